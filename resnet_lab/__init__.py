@@ -1,0 +1,28 @@
+"""resnet_lab: the helper package of the resnet-lab notebooks on residual networks.
+
+Logic lives here, narrative in the notebooks. Importing the package prints nothing, seeds nothing
+and changes no global state. Submodules: ``models``, ``data``, ``profiles`` and one per lesson.
+"""
+
+from __future__ import annotations
+
+from . import data, models, profiles
+from .data import ImageData, get_dataset, synthetic_cifar
+from .models import build_model, cifar_resnet
+from .profiles import Profile, get_profile
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "data",
+    "models",
+    "profiles",
+    "ImageData",
+    "get_dataset",
+    "synthetic_cifar",
+    "build_model",
+    "cifar_resnet",
+    "Profile",
+    "get_profile",
+]

@@ -1,0 +1,203 @@
+"""Run profiles: the one place that decides how big every experiment is.
+
+* ``quick``: continuous integration and a first look. Seconds per notebook, CPU, stand-in data.
+* ``cpu``: a laptop. A few minutes per notebook; real CIFAR-10 where it is on disk.
+* ``gpu``: the full experiments of the paper, on a CUDA GPU with real CIFAR-10.
+
+The profile is chosen automatically (``gpu`` when CUDA is available, ``cpu`` otherwise) unless the
+environment variable ``RESNET_LAB_PROFILE`` names one. ``make test`` sets it to ``quick``.
+Lessons read step counts, data sizes and depths from here and from nowhere else; each lesson has
+its own small budget dataclass below, with one value per profile.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "PROFILE_ENV",
+    "PROFILE_NAMES",
+    "ProfileName",
+    "Profile",
+    "DegradationBudget",
+    "GradientBudget",
+    "ArithmeticBudget",
+    "TrainingBudget",
+    "WhyBudget",
+    "get_profile",
+    "default_device",
+]
+
+PROFILE_ENV = "RESNET_LAB_PROFILE"
+ProfileName = Literal["quick", "cpu", "gpu"]
+PROFILE_NAMES: tuple[ProfileName, ...] = ("quick", "cpu", "gpu")
+
+
+# --- lesson 01: degradation ------------------------------------------------------------------
+@dataclass(frozen=True)
+class DegradationBudget:
+    """Budget of lesson 01 (plain vs residual at growing depth)."""
+
+    toy_max_depth: int  # deepest MLP the slider offers (layers)
+    toy_steps: int  # optimisation steps per toy training run
+    toy_points: int  # 2-D points in the toy data set
+    cifar_depths: tuple[int, ...]  # CIFAR ResNet depths (6n+2) of the paper experiment
+    cifar_width: int  # channels of the first stage (the paper: 16)
+    cifar_iters: int  # SGD iterations per network
+    cifar_batch: int  # images per SGD step
+    n_train: int  # training images (stand-in or CIFAR-10 subset)
+    n_val: int  # validation images
+    eval_every: int  # iterations between two points of the error curves
+    seeds: tuple[int, ...]  # one run per seed and network
+
+
+# --- lesson 02: the gradient "+1" ------------------------------------------------------------
+@dataclass(frozen=True)
+class GradientBudget:
+    """Budget of lesson 02 (gradients, Jacobians, layer responses)."""
+
+    max_depth: int  # deepest net the depth slider offers
+    batch: int  # images in a probe batch
+    train_steps: int  # steps before the "after training" gradient measurement
+    response_depths: tuple[int, ...]  # depths of the Figure 7 response-statistics plot
+    response_iters: int  # training iterations before measuring responses
+    n_train: int  # stand-in/CIFAR images used for those short trainings
+
+
+# --- lesson 03: block arithmetic -------------------------------------------------------------
+@dataclass(frozen=True)
+class ArithmeticBudget:
+    """Budget of lesson 03 (counting parameters and FLOPs)."""
+
+    imagenet_flop_check: bool  # also count ResNet-18..152 FLOPs with PyTorch's FlopCounterMode
+    cifar_max_depth: int  # deepest CIFAR ResNet in the table (1202 is slow to count on a CPU)
+
+
+# --- lesson 04: CIFAR-10 training -------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingBudget:
+    """Budget of lesson 04 (the full CIFAR-10 training run)."""
+
+    model: str  # default model of the lesson (see resnet_lab.models.MODEL_NAMES)
+    epochs: int  # passes over the training split
+    batch_size: int  # images per SGD step
+    n_train: int  # training images (45,000 on real CIFAR-10)
+    n_val: int  # validation images (5,000 on real CIFAR-10)
+    n_test: int  # test images (10,000 on real CIFAR-10)
+    compile: bool  # torch.compile the model
+    benchmark_batches: int  # batches timed when comparing the two data paths
+
+
+# --- lesson 05: why it works ------------------------------------------------------------------
+@dataclass(frozen=True)
+class WhyBudget:
+    """Budget of lesson 05 (lesions, loss landscapes, pre-activation)."""
+
+    depth: int  # depth of the residual and plain nets studied
+    width: int  # channels of the first stage
+    train_iters: int  # SGD iterations to train each net
+    batch: int  # images per SGD step
+    n_train: int  # training images
+    n_eval: int  # images used to evaluate lesions and loss slices
+    landscape_points_1d: int  # points of a 1-D loss slice
+    landscape_points_2d: int  # points per axis of a 2-D loss slice
+    preact_depth: int  # depth of the pre-activation comparison
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a lesson may size itself by."""
+
+    name: ProfileName
+    device: torch.device
+    use_real_data: bool  # use CIFAR-10 where it is on disk (never in quick)
+    degradation: DegradationBudget
+    gradients: GradientBudget
+    arithmetic: ArithmeticBudget
+    training: TrainingBudget
+    why: WhyBudget
+
+    def describe(self) -> str:
+        data = "CIFAR-10 if present, else the synthetic stand-in" if self.use_real_data else "synthetic stand-in"
+        return f"profile {self.name!r} on {self.device} ({data})"
+
+
+_DEGRADATION = {
+    "quick": DegradationBudget(
+        toy_max_depth=30, toy_steps=150, toy_points=512, cifar_depths=(8, 20, 32), cifar_width=8,
+        cifar_iters=150, cifar_batch=64, n_train=2000, n_val=500, eval_every=25, seeds=(0,),
+    ),
+    "cpu": DegradationBudget(
+        toy_max_depth=50, toy_steps=300, toy_points=1024, cifar_depths=(20, 32, 44, 56), cifar_width=8,
+        cifar_iters=400, cifar_batch=64, n_train=5000, n_val=1000, eval_every=50, seeds=(0,),
+    ),
+    "gpu": DegradationBudget(
+        toy_max_depth=50, toy_steps=300, toy_points=1024, cifar_depths=(20, 32, 44, 56), cifar_width=16,
+        cifar_iters=32000, cifar_batch=128, n_train=45000, n_val=5000, eval_every=1000, seeds=(0,),
+    ),
+}
+_GRADIENTS = {
+    "quick": GradientBudget(max_depth=110, batch=32, train_steps=5, response_depths=(20, 56), response_iters=30,
+                            n_train=1000),
+    "cpu": GradientBudget(max_depth=110, batch=64, train_steps=20, response_depths=(20, 56), response_iters=300,
+                          n_train=5000),
+    "gpu": GradientBudget(max_depth=110, batch=128, train_steps=50, response_depths=(20, 56, 110),
+                          response_iters=5000, n_train=45000),
+}
+_ARITHMETIC = {
+    "quick": ArithmeticBudget(imagenet_flop_check=True, cifar_max_depth=1202),
+    "cpu": ArithmeticBudget(imagenet_flop_check=True, cifar_max_depth=1202),
+    "gpu": ArithmeticBudget(imagenet_flop_check=True, cifar_max_depth=1202),
+}
+_TRAINING = {
+    "quick": TrainingBudget(model="resnet20", epochs=2, batch_size=128, n_train=1800, n_val=200, n_test=500,
+                            compile=False, benchmark_batches=5),
+    "cpu": TrainingBudget(model="resnet20", epochs=5, batch_size=128, n_train=9000, n_val=1000, n_test=2000,
+                          compile=False, benchmark_batches=20),
+    "gpu": TrainingBudget(model="resnet20", epochs=160, batch_size=128, n_train=45000, n_val=5000, n_test=10000,
+                          compile=True, benchmark_batches=100),
+}
+_WHY = {
+    "quick": WhyBudget(depth=20, width=8, train_iters=150, batch=64, n_train=2000, n_eval=500,
+                       landscape_points_1d=11, landscape_points_2d=7, preact_depth=32),
+    "cpu": WhyBudget(depth=32, width=16, train_iters=800, batch=128, n_train=10000, n_eval=1000,
+                     landscape_points_1d=21, landscape_points_2d=15, preact_depth=56),
+    "gpu": WhyBudget(depth=56, width=16, train_iters=20000, batch=128, n_train=45000, n_eval=5000,
+                     landscape_points_1d=41, landscape_points_2d=31, preact_depth=110),
+}
+
+
+def default_device() -> torch.device:
+    """CUDA when available, otherwise the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def get_profile(name: str | None = None, device: torch.device | str | None = None) -> Profile:
+    """The run profile: ``name`` if given, else ``$RESNET_LAB_PROFILE``, else gpu/cpu by hardware.
+
+    Raises ValueError for a name that is not one of ``quick``, ``cpu``, ``gpu``.
+    """
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip().lower() or None
+        source = f"${PROFILE_ENV}"
+    else:
+        source = "name"
+    if name is None:
+        name = "gpu" if torch.cuda.is_available() else "cpu"
+    if name not in PROFILE_NAMES:
+        raise ValueError(f"unknown run profile {name!r} (from {source}); valid profiles: {', '.join(PROFILE_NAMES)}")
+    dev = torch.device(device) if device is not None else (torch.device("cpu") if name == "quick" else default_device())
+    return Profile(
+        name=name,  # type: ignore[arg-type]
+        device=dev,
+        use_real_data=name != "quick",
+        degradation=_DEGRADATION[name],
+        gradients=_GRADIENTS[name],
+        arithmetic=_ARITHMETIC[name],
+        training=_TRAINING[name],
+        why=_WHY[name],
+    )

@@ -1,0 +1,63 @@
+"""Keep stored notebooks clean.
+
+    python tools/nbtool.py clean notebooks/*.ipynb     # strip outputs, counts and widget state
+    python tools/nbtool.py refresh notebooks/NN_x.ipynb  # run it (quick profile), keep only the
+                                                       # outputs of '# NBVAL_CHECK_OUTPUT' cells
+
+Stored notebooks carry no outputs except the expected values of cells marked NBVAL_CHECK_OUTPUT,
+which nbval compares against a fresh run. tests/test_notebook_hygiene.py enforces the same rule.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+
+MARK = "NBVAL_CHECK_OUTPUT"
+
+
+def clean(nb: nbformat.NotebookNode, keep_checked: bool = True) -> nbformat.NotebookNode:
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        if not (keep_checked and MARK in cell.source):
+            cell.outputs = []
+        else:
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out["execution_count"] = None
+                out.get("metadata", {}).clear() if isinstance(out.get("metadata"), dict) else None
+    return nb
+
+
+def refresh(path: Path) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ.setdefault("RESNET_LAB_PROFILE", "quick")
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(clean(nb), path)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("clean", "refresh"):
+        print(__doc__)
+        return 2
+    for name in argv[1:]:
+        path = Path(name)
+        if argv[0] == "clean":
+            nbformat.write(clean(nbformat.read(path, as_version=4), keep_checked=True), path)
+        else:
+            refresh(path)
+        print(f"{argv[0]}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
