@@ -1,0 +1,104 @@
+"""Project-level promises: one source of dependencies, clean notebooks, CI = the README's command."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_dependencies_have_lower_bounds_only() -> None:
+    deps = _pyproject()["project"]["dependencies"]
+    for extra in _pyproject()["project"]["optional-dependencies"].values():
+        deps = deps + extra
+    for dep in deps:
+        assert "==" not in dep and "<" not in dep and "~=" not in dep, f"exact or upper pin: {dep}"
+    names = {re.split(r"[<>=!~ \[]", d)[0] for d in deps}
+    assert {"torch", "torchvision", "ipywidgets", "matplotlib", "jupyterlab", "nbval"} <= names
+    assert any(d.startswith("ipywidgets>=7.7") for d in deps)
+
+
+def test_environment_yml_agrees_with_pyproject() -> None:
+    lines = [ln.split("#")[0].rstrip() for ln in (ROOT / "environment.yml").read_text().splitlines()]
+    lines = [ln for ln in lines if ln.strip()]
+    assert "  - conda-forge" in lines and not any("pytorch" in ln for ln in lines), "conda-forge only"
+    conda_deps = [ln.strip()[2:] for ln in lines if ln.startswith("  - ") and not ln.strip().startswith("- pip:")]
+    conda_deps = [d for d in conda_deps if d != "conda-forge"]
+    assert set(conda_deps) == {"python>=3.10", "pip"}, f"only python and pip come from conda, got {conda_deps}"
+    python = next(d for d in conda_deps if d.startswith("python"))
+    assert python.removeprefix("python") == _pyproject()["project"]["requires-python"]
+    pip_lines = [ln.strip()[2:] for ln in lines if ln.startswith("      - ")]
+    assert len(pip_lines) == 1 and pip_lines[0].startswith("-e .[")
+    extras = set(pip_lines[0][len("-e .["):-1].split(","))
+    assert extras and extras <= set(_pyproject()["project"]["optional-dependencies"])
+    assert {"lab", "test"} <= extras
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make lab" in readme
+    assert re.search(r"^make test$", ci, re.M)
+
+
+def test_makefile_test_target_uses_the_quick_profile_and_one_pytest_run() -> None:
+    make = (ROOT / "Makefile").read_text()
+    block = make.split("\ntest:")[1].split("\n\n")[0]
+    assert "RESNET_LAB_PROFILE=quick" in block and block.count("pytest") == 1
+    settings = _pyproject()["tool"]["pytest"]["ini_options"]
+    assert settings["testpaths"] == ["tests", "notebooks"]
+    assert "--nbval-lax" in settings["addopts"] and "--nbval-current-env" in settings["addopts"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_hygiene(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    assert "widgets" not in nb.get("metadata", {}), "stored widget state"
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        checked = source.lstrip().startswith("# NBVAL_CHECK_OUTPUT")
+        if not checked:
+            assert not cell.get("outputs"), f"cell {i} stores outputs but is not # NBVAL_CHECK_OUTPUT"
+        else:
+            assert cell.get("outputs"), f"cell {i} is # NBVAL_CHECK_OUTPUT but stores no expected output"
+        assert cell.get("execution_count") is None, f"cell {i} stores an execution count"
+
+
+def test_notebooks_are_ordered_and_open_with_the_bootstrap() -> None:
+    names = [p.name for p in NOTEBOOKS]
+    assert names and names[0] == "00_start_here.ipynb"
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(len(names))]
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        src = "".join(first_code["source"])
+        assert src.startswith("%matplotlib inline") and "import resnet_lab" in src, path.name
+
+
+def test_importing_the_package_prints_nothing_and_keeps_the_rng() -> None:
+    code = (
+        "import torch; torch.manual_seed(5); a = torch.rand(1); torch.manual_seed(5); "
+        "import resnet_lab, resnet_lab.models, resnet_lab.data, resnet_lab.profiles; "
+        "assert torch.equal(a, torch.rand(1))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
