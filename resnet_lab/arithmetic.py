@@ -39,6 +39,9 @@ __all__ = [
     "LayerCost",
     "Cost",
     "MeasuredMacs",
+    "Agreement",
+    "compare_with_pytorch",
+    "stage_of",
     "conv_output_size",
     "conv2d_params",
     "conv2d_macs",
@@ -541,6 +544,42 @@ def measure_macs(model: nn.Module, input_size: int, in_channels: int = 3) -> Mea
     return MeasuredMacs(_to_macs(counter.get_total_flops()), by_module)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """A formula's counts next to PyTorch's for one block or network."""
+
+    params_formula: int
+    params_pytorch: int
+    macs_formula: int
+    macs_pytorch: int | None  # None when MACs were not measured
+    mismatched_layers: tuple[str, ...]  # layers whose parameters, buffers or MACs differ
+
+    @property
+    def ok(self) -> bool:
+        macs_ok = self.macs_pytorch is None or self.macs_pytorch == self.macs_formula
+        return self.params_formula == self.params_pytorch and macs_ok and not self.mismatched_layers
+
+
+def compare_with_pytorch(cost: Cost, model: nn.Module, input_size: int, *, count_macs: bool = True) -> Agreement:
+    """Check ``cost`` against ``model`` layer by layer: parameters and buffers of each module with
+    the layer's name, MACs of each conv/linear module measured by :func:`measure_macs`."""
+    modules = dict(model.named_modules())
+    measured = measure_macs(model, input_size) if count_macs else None
+    bad: list[str] = []
+    for layer in cost:
+        module = modules.get(layer.name)
+        if module is None:
+            bad.append(layer.name)
+            continue
+        params = sum(p.numel() for p in module.parameters())
+        buffers = sum(b.numel() for b in module.buffers())
+        macs_ok = measured is None or measured.by_module.get(layer.name, 0) == layer.macs
+        if params != layer.params or buffers != layer.buffers or not macs_ok:
+            bad.append(layer.name)
+    return Agreement(cost.params, models.count_parameters(model), cost.macs,
+                     measured.total if measured is not None else None, tuple(bad))
+
+
 def _to_macs(flops: int) -> int:
     if flops % 2:
         raise ValueError(f"FlopCounterMode reported an odd FLOP count {flops}; expected 2 per multiply-add")
@@ -625,8 +664,13 @@ def variant_differences(name: str = "resnet50", input_size: int = 224) -> list[t
     return [(a, b) for a, b in zip(v1.layers, v15.layers) if a.macs != b.macs]
 
 
-def plot_stage_macs(costs: dict[str, Cost], *, title: str = "Where the multiply-adds go") -> Figure:
-    """Stacked bars: one bar per network, one segment per stage (stem, layer1..., head), in GMACs."""
+def plot_stage_macs(
+    costs: dict[str, Cost], *, reference: dict[str, float] | None = None, reference_label: str = "paper",
+    title: str = "Where the multiply-adds go",
+) -> Figure:
+    """Stacked bars: one bar per network, one segment per stage (stem, layer1..., head), in GMACs.
+
+    ``reference`` (network -> multiply-adds) draws a black tick at a quoted figure for comparison."""
     import matplotlib.pyplot as plt
 
     stages: list[str] = []
@@ -643,6 +687,10 @@ def plot_stage_macs(costs: dict[str, Cost], *, title: str = "Where the multiply-
         bottom = [b + h for b, h in zip(bottom, heights)]
     for x, total in enumerate(bottom):
         ax.text(x, total, f"{total:.2f} G", ha="center", va="bottom", fontsize=9)
+    if reference:
+        xs = [x for x, n in enumerate(names) if n in reference]
+        ax.scatter(xs, [reference[names[x]] / 1e9 for x in xs], marker="_", s=900, color="black", zorder=3,
+                   label=reference_label)
     ax.set_ylabel("multiply-adds (x 10^9)")
     ax.set_ylim(0, max(bottom) * 1.12)
     ax.set_title(title)
@@ -696,10 +744,17 @@ def check_v15_extra_macs(answer: int, stage: int = 2) -> CheckResult:
     return _check_count(answer, extra, why)
 
 
-def check_costliest_stage(answer: str, name: str = "resnet50", variant: Variant = "v1") -> CheckResult:
-    """Exercise: which stage of ``name`` spends the most multiply-adds."""
+def check_costliest_stage(
+    answer: str, name: str = "resnet50", variant: Variant = "v1", quantity: Literal["params", "macs"] = "params"
+) -> CheckResult:
+    """Exercise: which stage of ``name`` holds the most parameters (or spends the most MACs)."""
+    if quantity not in ("params", "macs"):
+        raise ValueError(f"quantity must be one of ('params', 'macs'), got {quantity!r}")
+    index = 0 if quantity == "params" else 1
     stages = imagenet_resnet_cost(name, variant=variant).by_stage()
-    best = max(stages, key=lambda s: stages[s][1])
-    share = stages[best][1] / sum(m for _, m in stages.values())
-    why = f"{best} has {share:.0%} of the multiply-adds of {name} ({variant})."
+    best = max(stages, key=lambda s: stages[s][index])
+    share = stages[best][index] / sum(v[index] for v in stages.values())
+    what = "parameters" if quantity == "params" else "multiply-adds"
+    why = (f"{best} has {share:.0%} of the {what} of {name} ({variant}). A 3x3 conv's weights grow with "
+           "channels squared and do not depend on the image size; its MACs also scale with the pixels.")
     return check_choice(answer, best, tuple(stages), why=why)

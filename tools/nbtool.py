@@ -5,7 +5,8 @@
                                                        # outputs of '# NBVAL_CHECK_OUTPUT' cells
 
 Stored notebooks carry no outputs except the expected values of cells marked NBVAL_CHECK_OUTPUT,
-which nbval compares against a fresh run. tests/test_notebook_hygiene.py enforces the same rule.
+which nbval compares against a fresh run (those cells keep an execution count: nbval skips a cell
+with outputs but no count as "unrun"). tests/test_notebook_hygiene.py enforces the same rule.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ def clean(nb: nbformat.NotebookNode, keep_checked: bool = True) -> nbformat.Note
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
         if not (keep_checked and MARK in cell.source):
             cell.outputs = []
-        else:
-            for out in cell.outputs:
-                if "execution_count" in out:
-                    out["execution_count"] = None
-                out.get("metadata", {}).clear() if isinstance(out.get("metadata"), dict) else None
+            cell.execution_count = None
+        elif cell.execution_count is None:
+            # nbval treats a cell with outputs but no execution count as "unrun" and refuses it.
+            cell.execution_count = 1
     return nb
 
 

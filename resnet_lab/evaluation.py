@@ -1,0 +1,174 @@
+"""Looking at a trained classifier: confusion matrix, per-class accuracy, its most confident mistakes.
+
+The numbers come from :class:`resnet_lab.train.EvalResult` (logits and labels); the figures name
+the data they were computed on (CIFAR-10 or the stand-in) through ``resnet_lab.plots.data_title``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from .plots import data_title
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .train import History
+
+__all__ = [
+    "confusion_matrix",
+    "per_class_accuracy",
+    "most_confident_wrong",
+    "plot_history",
+    "plot_confusion_matrix",
+    "plot_per_class_accuracy",
+    "plot_confident_wrong",
+]
+
+
+def confusion_matrix(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """Counts ``C[true, predicted]`` (int64, ``num_classes`` x ``num_classes``); rows sum to the class sizes."""
+    if predictions.shape != labels.shape or predictions.ndim != 1:
+        raise ValueError(f"predictions and labels must be 1-D of equal length, got {tuple(predictions.shape)} and {tuple(labels.shape)}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    for name, t in (("predictions", predictions), ("labels", labels)):
+        if len(t) and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}")
+    flat = labels.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def per_class_accuracy(cm: Tensor) -> Tensor:
+    """Recall of each class (diagonal / row sum) as float64; NaN for a class without images."""
+    cm = cm.double()
+    return cm.diagonal() / cm.sum(1)
+
+
+def most_confident_wrong(probs: Tensor, labels: Tensor, k: int = 16) -> Tensor:
+    """Indices of the ``k`` misclassified images with the highest predicted probability, most confident first."""
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError(f"expected probs (N, classes) and N labels, got {tuple(probs.shape)} and {tuple(labels.shape)}")
+    conf, pred = probs.max(1)
+    wrong = (pred != labels).nonzero().flatten()
+    order = conf[wrong].argsort(descending=True, stable=True)
+    return wrong[order[:k]]
+
+
+# --- figures ----------------------------------------------------------------------------------
+def plot_history(history: History, axes: Sequence[Axes] | None = None, title: str = "Training") -> Figure:
+    """Loss, error (%) and learning rate per epoch, train and validation, in three panels."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    fig = axes[0].figure
+    data = history.meta.get("data", "")
+    ep = history.epoch
+    val = [i for i, v in enumerate(history.val_acc) if v is not None]
+    ax_loss, ax_err, ax_lr = axes[0], axes[1], axes[2]
+    ax_loss.plot(ep, history.train_loss, "o-", ms=3, label="train (augmented)")
+    ax_err.plot(ep, [100 * (1 - a) for a in history.train_acc], "o-", ms=3, label="train (augmented)")
+    if val:
+        ax_loss.plot([ep[i] for i in val], [history.val_loss[i] for i in val], "o-", ms=3, label="validation")
+        ax_err.plot([ep[i] for i in val], [100 * (1 - history.val_acc[i]) for i in val], "o-", ms=3,  # type: ignore[operator]
+                    label="validation")
+        best = history.best_epoch
+        if best is not None:
+            ax_err.axvline(best, color="0.6", ls=":", lw=1, label=f"best val (epoch {best})")
+    ax_lr.plot(ep, history.lr, "o-", ms=3, color="tab:gray")
+    ax_lr.set_yscale("log")
+    for ax, ylabel in ((ax_loss, "cross-entropy"), (ax_err, "error (%)"), (ax_lr, "learning rate (end of epoch)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    ax_err.legend(fontsize=8)
+    ax_loss.set_title("loss")
+    ax_err.set_title("error")
+    ax_lr.set_title("schedule")
+    fig.suptitle(data_title(title, data) if data else title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    cm: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None, title: str = "Confusion matrix (test)"
+) -> Figure:
+    """Row-normalised confusion matrix (each row: where the images of one true class went), in %."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig = ax.figure
+    rates = 100 * cm.double() / cm.sum(1, keepdim=True).clamp(min=1)
+    im = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=100)
+    n = len(classes)
+    for i in range(n):
+        for j in range(n):
+            v = rates[i, j].item()
+            if v >= 0.5:
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 50 else "black")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), classes, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(data_title(title, data) if data else title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="% of the true class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class_accuracy(
+    acc: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None,
+    title: str = "Per-class accuracy (test)",
+) -> Figure:
+    """Horizontal bars of each class's accuracy (%), with the mean over classes as a line."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig = ax.figure
+    values = (100 * acc).tolist()
+    ax.barh(range(len(classes)), values, color="tab:blue")
+    mean = float(torch.nanmean(100 * acc))
+    ax.axvline(mean, color="tab:red", ls="--", lw=1, label=f"mean over classes {mean:.1f}%")
+    for i, v in enumerate(values):
+        ax.text(min(v, 100) + 0.5, i, f"{v:.1f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 108)
+    ax.set_xlabel("accuracy (%)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(data_title(title, data) if data else title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confident_wrong(
+    images_uint8: Tensor, probs: Tensor, labels: Tensor, classes: Sequence[str], *, k: int = 16, cols: int = 8,
+    data: Any = "", title: str = "Most confidently wrong test images",
+) -> Figure:
+    """A gallery of the ``k`` most confidently misclassified images: predicted (confidence) vs true class."""
+    import matplotlib.pyplot as plt
+
+    idx = most_confident_wrong(probs, labels, k)
+    rows = max(1, -(-len(idx) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 2.0 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, idx.tolist()):
+        p = probs[i]
+        pred = int(p.argmax())
+        ax.imshow(images_uint8[i].permute(1, 2, 0).numpy())
+        ax.set_title(f"said {classes[pred]} {100 * p[pred]:.0f}%\nis {classes[int(labels[i])]}", fontsize=7)
+    if len(idx) == 0:
+        axes.flat[0].text(0.5, 0.5, "no misclassified image", ha="center", va="center")
+    fig.suptitle(data_title(title, data) if data else title, fontsize=10)
+    fig.tight_layout()
+    return fig

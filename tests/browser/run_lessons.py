@@ -1,0 +1,477 @@
+"""Run every lesson in a real browser: JupyterLab + headless Chromium, as a learner would.
+
+    make test-browser                                   # all lessons
+    .venv/bin/python tests/browser/run_lessons.py notebooks/01_degradation.ipynb
+
+nbval proves that cells execute; this proves that they *render* and *respond*. For each notebook it
+
+1. opens the lesson in JupyterLab (loopback, random port and token, ``RESNET_LAB_PROFILE=quick``),
+2. runs all cells and waits until the kernel has finished,
+3. fails on any error output, any code cell left unexecuted, any "Error displaying widget" and any
+   widget view that never rendered,
+4. in every cell with a slider whose label mentions "depth" (required in lessons 01 and 02), moves the
+   slider with the keyboard and checks that the plot is redrawn (the image changes) and that exactly
+   one plot remains in that widget's output (no stacking),
+5. saves screenshots (whole notebook, and the slider widget before/after) for a person to look at.
+
+JupyterLab serves a temporary copy of ``notebooks/`` with autosave off, so the stored notebooks never
+receive outputs. The server is always stopped at the end. Needs the ``browser`` extra (Playwright's
+Python package) and Debian's ``chromium`` (no browser download: ``playwright install`` is never run).
+Exit status: 0 all passed, 1 a check failed, 2 something needed is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Lessons whose depth slider must exist and respond (issue 8).
+SLIDER_LESSONS = ("01_", "02_")
+VIEWPORT = {"width": 1400, "height": 1000}
+MAX_SCREENSHOT_HEIGHT = 16000  # Chromium's texture limit is ~16k pixels
+
+# JupyterLab user settings for the run: never write outputs back (autosave off), keep every cell in
+# the DOM (no windowing) so all outputs can be inspected, no requests to the internet.
+LAB_SETTINGS: dict[str, dict[str, Any]] = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/extensionmanager-extension/plugin.jupyterlab-settings": {"enabled": False},
+}
+
+
+@dataclass
+class NotebookResult:
+    """What happened to one notebook; ``errors`` empty means it passed."""
+
+    notebook: str
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # open, run_all, sliders, total
+    screenshots: list[str] = field(default_factory=list)
+    sliders_checked: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+
+# --- JupyterLab server -----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LabServer:
+    """``jupyter lab`` from this interpreter's environment, on loopback, stopped by :meth:`stop`."""
+
+    def __init__(self, workdir: Path, log_path: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.token = secrets.token_hex(24)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180.0) -> None:
+        settings = self.workdir / "lab-settings"
+        for name, value in LAB_SETTINGS.items():
+            path = settings / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        env = dict(os.environ)
+        env.pop("MPLBACKEND", None)  # the kernel must keep its inline backend
+        env.update(RESNET_LAB_PROFILE="quick", RESNET_LAB_DOWNLOAD="0", PYTHONUNBUFFERED="1",
+                   JUPYTER_RUNTIME_DIR=str(self.workdir / "runtime"))
+        cmd = [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.workdir / 'root'}",
+            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={self.workdir / 'workspaces'}",
+            "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--ServerApp.terminals_enabled=False",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI runners often run as root
+            cmd.append("--allow-root")
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir / "root",
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                self.api("GET", "/api/status")
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def api(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(self.base + path, method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def shutdown_sessions(self) -> None:
+        """Stop every kernel of this server, so the next notebook starts with the CPU to itself."""
+        for session in self.api("GET", "/api/sessions"):
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:  # the server stops its kernels on SIGTERM; the group kill is the fallback
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+
+# --- in the page -----------------------------------------------------------------------------
+JS_PANEL = "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;" \
+           " return !!(w && w.content && w.sessionContext); }"
+
+JS_START_RUN_ALL = """async () => {
+  const app = window.jupyterapp, w = app.shell.currentWidget;
+  await w.context.ready; await w.sessionContext.ready;
+  window.__runAll = undefined;
+  app.commands.execute('notebook:run-all-cells').then(
+    r => { window.__runAll = {ok: r !== false}; },
+    e => { window.__runAll = {ok: false, error: String(e)}; });
+}"""
+
+JS_KERNEL_STATUS = """() => { const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session && w.sessionContext.session.kernel; return k ? k.status : 'none'; }"""
+
+# Errors from the notebook model (independent of how JupyterLab draws them).
+JS_MODEL_PROBLEMS = """() => {
+  const w = window.jupyterapp.shell.currentWidget, cells = w.model.cells, out = [];
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code' || !c.sharedModel.getSource().trim()) continue;
+    if (c.executionCount === null) out.push(`cell ${i}: not executed`);
+    for (const o of c.outputs.toJSON()) {
+      if (o.output_type === 'error') out.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
+    }
+  }
+  return out;
+}"""
+
+# Errors as the learner sees them: stderr/tracebacks, broken or unrendered widget views.
+JS_DOM_PROBLEMS = """() => {
+  const out = [], cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')];
+  cells.forEach((cell, i) => {
+    for (const el of cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
+      const t = el.innerText;
+      if (/Traceback|Error|Exception/.test(t)) out.push(`cell ${i}: stderr: ${t.trim().slice(0, 400)}`);
+    }
+    if (/Error displaying widget|Error rendering output|Failed to load model class/.test(cell.innerText))
+      out.push(`cell ${i}: widget error: ${cell.innerText.match(/(Error displaying widget|Error rendering output|Failed to load model class)[^\\n]*/)[0]}`);
+    for (const el of cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]')) {
+      if (!el.querySelector('.jupyter-widgets')) out.push(`cell ${i}: widget view not rendered`);
+    }
+  });
+  return out;
+}"""
+
+JS_PENDING = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]
+  .some(p => p.innerText.includes('*'))"""
+
+JS_WIDGET_VIEWS_PENDING = """() => [...document.querySelectorAll(
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]')]
+  .some(el => !el.querySelector('.jupyter-widgets') && !/Error/.test(el.innerText))"""
+
+# Sliders (ipywidgets 7/8 horizontal sliders) whose description mentions "depth", with their cell.
+JS_DEPTH_SLIDERS = """() => {
+  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')], found = [], labels = [];
+  cells.forEach((cell, i) => {
+    cell.querySelectorAll('.widget-slider, .widget-hslider').forEach((s, j) => {
+      const label = (s.querySelector('.widget-label') || {innerText: ''}).innerText.trim();
+      labels.push(label);
+      if (/depth/i.test(label)) found.push({cell: i, index: j, label});
+    });
+  });
+  return {found, labels};
+}"""
+
+# The plots of a widget: images in the Output widget(s) of that cell, or else in the cell's outputs.
+JS_WIDGET_PLOTS = """([cellIndex]) => {
+  const cell = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')[cellIndex];
+  const outs = [...cell.querySelectorAll('.widget-output, .jupyter-widgets-output-area')];
+  const scope = outs.length ? outs : [cell.querySelector('.jp-Cell-outputArea')];
+  const imgs = new Set();
+  for (const s of scope) for (const img of s.querySelectorAll('img')) imgs.add(img);
+  for (const s of scope) for (const c of s.querySelectorAll('canvas')) imgs.add(c);
+  return [...imgs].map(el => el.tagName === 'IMG' ? el.src : el.toDataURL());
+}"""
+
+
+def _slider_parts(page: Any, cell: int, index: int) -> tuple[Any, Any, Any]:
+    cell_loc = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(cell)
+    slider = cell_loc.locator(".widget-slider, .widget-hslider").nth(index)
+    return cell_loc, slider, slider.locator(".widget-readout")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
+    """Poll ``predicate`` until it returns something truthy; return it, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def wait_idle(page: Any, timeout: float, settle: float = 1.0) -> bool:
+    """The kernel has been idle for ``settle`` seconds and no cell shows ``[*]``."""
+    deadline = time.monotonic() + timeout
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        busy = page.evaluate(JS_KERNEL_STATUS) != "idle" or page.evaluate(JS_PENDING)
+        if busy:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= settle:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def digest(srcs: list[str]) -> list[str]:
+    return [hashlib.sha1(s.encode()).hexdigest()[:10] for s in srcs]
+
+
+def check_depth_slider(page: Any, found: dict[str, Any], shots: Path, stem: str, result: NotebookResult,
+                       timeout: float) -> None:
+    """Move one depth slider by one step and check the plot is redrawn, once."""
+    cell, index, label = found["cell"], found["index"], found["label"]
+    where = f"cell {cell} slider {label!r}"
+    cell_loc, slider, readout = _slider_parts(page, cell, index)
+    before = wait_for(lambda: page.evaluate(JS_WIDGET_PLOTS, [cell]), timeout)
+    if not before:
+        result.errors.append(f"{where}: no plot drawn before the slider moved")
+        return
+    if len(before) != 1:
+        result.errors.append(f"{where}: {len(before)} plots in the widget output before moving (expected 1)")
+    cell_loc.scroll_into_view_if_needed()
+    shot = shots / f"{stem}.cell{cell}.before.png"
+    cell_loc.screenshot(path=str(shot))
+    result.screenshots.append(str(shot))
+    value_before = readout.inner_text().strip()
+    handle = slider.locator(".noUi-handle, .ui-slider-handle, [role=slider]").first
+    handle.focus()
+    for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft when the slider already sits at its maximum
+        handle.press(key)
+        if wait_for(lambda: readout.inner_text().strip() != value_before, 5):
+            break
+    value_after = readout.inner_text().strip()
+    if value_after == value_before:
+        result.errors.append(f"{where}: the keyboard did not move the slider (readout stays {value_before})")
+        return
+    changed = wait_for(lambda: (lambda now: now if now and digest(now) != digest(before) else None)(
+        page.evaluate(JS_WIDGET_PLOTS, [cell])), timeout)
+    if not changed:
+        result.errors.append(f"{where}: moved {value_before} -> {value_after}, but the plot did not change "
+                             f"within {timeout:.0f} s")
+        return
+    if not wait_idle(page, timeout, settle=1.5):
+        result.errors.append(f"{where}: kernel still busy {timeout:.0f} s after moving the slider")
+    after = page.evaluate(JS_WIDGET_PLOTS, [cell])
+    if len(after) != 1:
+        result.errors.append(f"{where}: {len(after)} plots in the widget output after moving (expected exactly 1)")
+    shot = shots / f"{stem}.cell{cell}.after.png"
+    cell_loc.screenshot(path=str(shot))
+    result.screenshots.append(str(shot))
+    result.sliders_checked += 1
+    result.notes.append(f"{where}: {value_before} -> {value_after}, plot redrawn, {len(after)} plot(s) remain")
+
+
+def full_screenshot(page: Any, path: Path) -> None:
+    """The whole notebook in one image: make the viewport as tall as the notebook (capped)."""
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    height = page.evaluate("""() => { const el = document.querySelector(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer'); return el ? el.scrollHeight : 0; }""")
+    tall = min(max(int(height) + 200, VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT)
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": tall})
+    page.wait_for_timeout(1000)
+    page.evaluate("""() => { const el = document.querySelector(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer'); if (el) el.scrollTop = 0; }""")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+
+
+def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeout: float) -> NotebookResult:
+    result = NotebookResult(notebook=rel)
+    stem = Path(rel).stem
+    t0 = time.monotonic()
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    try:
+        page.goto(f"{server.base}/lab/tree/{rel}?token={server.token}&reset", wait_until="domcontentloaded")
+        page.wait_for_function(JS_PANEL, timeout=120_000)
+        page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
+                      " await w.context.ready; await w.sessionContext.ready; }")
+        if not wait_for(lambda: page.evaluate(JS_KERNEL_STATUS) == "idle", 120):
+            result.errors.append("kernel did not start within 120 s")
+            return result
+        t1 = time.monotonic()
+        result.seconds["open"] = round(t1 - t0, 1)
+
+        page.evaluate(JS_START_RUN_ALL)
+        outcome = wait_for(lambda: page.evaluate("() => window.__runAll"), timeout, interval=0.5)
+        if outcome is None:
+            result.errors.append(f"run all did not finish within {timeout:.0f} s")
+        elif not outcome.get("ok"):
+            result.errors.append(f"run all stopped: {outcome.get('error', 'a cell failed')}")
+        if not wait_idle(page, 60):
+            result.errors.append("kernel still busy after run all")
+        wait_for(lambda: not page.evaluate(JS_WIDGET_VIEWS_PENDING), 30)
+        page.wait_for_timeout(1000)  # let late renderers (images, widgets) finish
+        t2 = time.monotonic()
+        result.seconds["run_all"] = round(t2 - t1, 1)
+        result.errors += page.evaluate(JS_MODEL_PROBLEMS) + page.evaluate(JS_DOM_PROBLEMS)
+
+        sliders = page.evaluate(JS_DEPTH_SLIDERS)
+        needs_slider = Path(rel).name.startswith(SLIDER_LESSONS)
+        if needs_slider and not sliders["found"]:
+            result.errors.append(f"no slider labelled 'depth' found (slider labels: {sliders['labels']})")
+        for found in sliders["found"]:
+            check_depth_slider(page, found, shots, stem, result, timeout=120)
+        result.errors += [e for e in page.evaluate(JS_DOM_PROBLEMS) if e not in result.errors]
+        result.seconds["sliders"] = round(time.monotonic() - t2, 1)
+
+        shot = shots / f"{stem}.png"
+        full_screenshot(page, shot)
+        result.screenshots.insert(0, str(shot))
+    except Exception as exc:  # a crash of one notebook's check is that notebook's failure
+        result.errors.append(f"browser check crashed: {type(exc).__name__}: {exc}")
+        try:
+            page.screenshot(path=str(shots / f"{stem}.crash.png"))
+            result.screenshots.append(str(shots / f"{stem}.crash.png"))
+        except Exception:
+            pass
+    finally:
+        result.errors += [f"JavaScript error in the page: {e}" for e in console_errors]
+        context.close()
+        try:
+            server.shutdown_sessions()
+        except Exception as exc:
+            result.notes.append(f"could not stop the kernel: {exc}")
+        result.seconds["total"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+# --- main ------------------------------------------------------------------------------------
+def find_chromium() -> str | None:
+    explicit = os.environ.get("RESNET_LAB_CHROMIUM")
+    for path in ([explicit] if explicit else []) + list(CHROMIUM_CANDIDATES):
+        if path and Path(path).exists():
+            return path
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to check (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "browser"), help="screenshots and report.json")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed for 'run all' per notebook")
+    args = parser.parse_args(argv)
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("Playwright's Python package is missing: .venv/bin/pip install -e '.[browser]' "
+              "(never 'playwright install'; the check uses Debian's chromium).", file=sys.stderr)
+        return 2
+    chromium = find_chromium()
+    if chromium is None:
+        print("Chromium not found: sudo apt-get install chromium (or set RESNET_LAB_CHROMIUM to its path).",
+              file=sys.stderr)
+        return 2
+
+    paths = [Path(p).resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for p in paths:
+        if not p.is_file() or p.parent != ROOT / "notebooks":
+            print(f"not a notebook in {ROOT / 'notebooks'}: {p}", file=sys.stderr)
+            return 2
+    shots = Path(args.out)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    results: list[NotebookResult] = []
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="resnet-lab-browser-") as tmp:
+        work = Path(tmp)
+        # A copy, so that nothing JupyterLab does can write outputs into the stored notebooks.
+        shutil.copytree(ROOT / "notebooks", work / "root" / "notebooks",
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        server = LabServer(work, shots / "jupyterlab.log")
+        try:
+            server.start()
+            t_server = time.monotonic() - t_start
+            print(f"JupyterLab up on 127.0.0.1:{server.port} after {t_server:.1f} s; chromium: {chromium}")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                try:
+                    for path in paths:
+                        rel = f"notebooks/{path.name}"
+                        res = check_notebook(browser, server, rel, shots, args.timeout)
+                        results.append(res)
+                        status = "ok  " if res.passed else "FAIL"
+                        print(f"{status} {rel}  {res.seconds}")
+                        for note in res.notes:
+                            print(f"       {note}")
+                        for err in res.errors:
+                            print(f"       ERROR {err}")
+                finally:
+                    browser.close()
+        except RuntimeError as exc:
+            print(f"FAIL {exc}", file=sys.stderr)
+            return 1
+        finally:
+            server.stop()
+    total = time.monotonic() - t_start
+    report = {"total_seconds": round(total, 1), "results": [asdict(r) | {"passed": r.passed} for r in results]}
+    (shots / "report.json").write_text(json.dumps(report, indent=2))
+    failed = [r.notebook for r in results if not r.passed]
+    print(f"{len(results) - len(failed)}/{len(results)} notebooks passed in {total:.0f} s; "
+          f"screenshots and report.json in {shots}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
