@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[lab,test]"
 	@touch $(STAMP)
 
+# --allow-root only where it is needed (containers, CI); a normal user never gets it.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 $(PY) -m pytest

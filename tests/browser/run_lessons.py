@@ -405,68 +405,160 @@ def find_chromium() -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", help="notebooks to check (default: notebooks/NN_*.ipynb)")
-    parser.add_argument("--out", default=str(ROOT / "runs" / "browser"), help="screenshots and report.json")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed for 'run all' per notebook")
-    args = parser.parse_args(argv)
+# --- self-test: notebooks that must pass or fail in a known way ---------------------------------
+_SLIDER_SETUP = """%matplotlib inline
+import ipywidgets as w
+import matplotlib.pyplot as plt
+from IPython.display import display
+def draw(depth):
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(range(depth + 1))
+    ax.set_title(f"depth {depth}")
+    plt.show()
+slider = w.IntSlider(value=3, min=1, max=10, description="depth")
+"""
 
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("Playwright's Python package is missing: .venv/bin/pip install -e '.[browser]' "
-              "(never 'playwright install'; the check uses Debian's chromium).", file=sys.stderr)
-        return 2
-    chromium = find_chromium()
-    if chromium is None:
-        print("Chromium not found: sudo apt-get install chromium (or set RESNET_LAB_CHROMIUM to its path).",
-              file=sys.stderr)
-        return 2
+# name -> (cells, a substring that must appear in the errors, or None when the notebook must pass)
+SELF_TEST_CASES: dict[str, tuple[list[str], str | None]] = {
+    "01_good_slider.ipynb": (
+        [_SLIDER_SETUP + "display(w.VBox([slider, w.interactive_output(draw, {'depth': slider})]))",
+         "print('plain output is fine')"], None),
+    "02_stacking_plots.ipynb": (  # redraws without clearing: the plots pile up
+        [_SLIDER_SETUP + "out = w.Output()\n"
+         "def on_change(change):\n    with out:\n        draw(change['new'])\n"
+         "slider.observe(on_change, names='value')\nwith out:\n    draw(slider.value)\n"
+         "display(w.VBox([slider, out]))"], "plots in the widget output after moving"),
+    "03_no_redraw.ipynb": (  # the slider moves, nothing is redrawn
+        [_SLIDER_SETUP + "out = w.Output()\nwith out:\n    draw(slider.value)\ndisplay(w.VBox([slider, out]))"],
+        "the plot did not change"),
+    "04_cell_error.ipynb": (["x = 1", "raise ValueError('boom')", "print('never runs')"], "ValueError: boom"),
+    "05_broken_widget.ipynb": (
+        ["from IPython.display import display\n"
+         "display({'application/vnd.jupyter.widget-view+json': "
+         "{'model_id': 'no-such-model', 'version_major': 2, 'version_minor': 0}}, raw=True)"],
+        "widget"),
+    "06_stderr_traceback.ipynb": (
+        ["import sys\nprint('Traceback (most recent call last):\\n  RuntimeError: shown, not raised', "
+         "file=sys.stderr)"], "stderr"),
+}
 
-    paths = [Path(p).resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    for p in paths:
-        if not p.is_file() or p.parent != ROOT / "notebooks":
-            print(f"not a notebook in {ROOT / 'notebooks'}: {p}", file=sys.stderr)
-            return 2
-    shots = Path(args.out)
-    shots.mkdir(parents=True, exist_ok=True)
+
+def write_self_test_notebooks(folder: Path) -> None:
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (cells, _) in SELF_TEST_CASES.items():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / name)
+
+
+def judge_self_test(results: list[NotebookResult]) -> list[str]:
+    """Problems with the checker itself: a case that passed or failed other than expected."""
+    problems = []
+    for res in results:
+        expected = SELF_TEST_CASES[Path(res.notebook).name][1]
+        if expected is None and not res.passed:
+            problems.append(f"{res.notebook}: should pass, got {res.errors}")
+        elif expected is not None and not any(expected in e for e in res.errors):
+            problems.append(f"{res.notebook}: should fail with {expected!r}, got {res.errors or 'a pass'}")
+        elif expected is None and Path(res.notebook).name.startswith(SLIDER_LESSONS) and res.sliders_checked != 1:
+            problems.append(f"{res.notebook}: its depth slider was not checked")
+    return problems
+
+
+# --- main ------------------------------------------------------------------------------------
+def find_chromium() -> str | None:
+    explicit = os.environ.get("RESNET_LAB_CHROMIUM")
+    for path in ([explicit] if explicit else []) + list(CHROMIUM_CANDIDATES):
+        if path and Path(path).exists():
+            return path
+    return None
+
+
+def run_checks(source: Path, names: list[str], shots: Path, timeout: float, chromium: str) -> list[NotebookResult]:
+    """Serve a copy of ``source`` as ``notebooks/`` and check each named notebook in it."""
+    from playwright.sync_api import sync_playwright
 
     results: list[NotebookResult] = []
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="resnet-lab-browser-") as tmp:
         work = Path(tmp)
         # A copy, so that nothing JupyterLab does can write outputs into the stored notebooks.
-        shutil.copytree(ROOT / "notebooks", work / "root" / "notebooks",
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(source, work / "root" / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         server = LabServer(work, shots / "jupyterlab.log")
         try:
             server.start()
-            t_server = time.monotonic() - t_start
-            print(f"JupyterLab up on 127.0.0.1:{server.port} after {t_server:.1f} s; chromium: {chromium}")
+            print(f"JupyterLab up on 127.0.0.1:{server.port} after {time.monotonic() - t_start:.1f} s; "
+                  f"chromium: {chromium}", flush=True)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 try:
-                    for path in paths:
-                        rel = f"notebooks/{path.name}"
-                        res = check_notebook(browser, server, rel, shots, args.timeout)
+                    for name in names:
+                        res = check_notebook(browser, server, f"notebooks/{name}", shots, timeout)
                         results.append(res)
-                        status = "ok  " if res.passed else "FAIL"
-                        print(f"{status} {rel}  {res.seconds}")
+                        print(f"{'ok  ' if res.passed else 'FAIL'} {res.notebook}  {res.seconds}", flush=True)
                         for note in res.notes:
                             print(f"       {note}")
                         for err in res.errors:
                             print(f"       ERROR {err}")
                 finally:
                     browser.close()
-        except RuntimeError as exc:
-            print(f"FAIL {exc}", file=sys.stderr)
-            return 1
         finally:
             server.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to check (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("--out", default=str(ROOT / "runs" / "browser"), help="screenshots and report.json")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed for 'run all' per notebook")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the checker: run made-up notebooks that must pass or fail in known ways")
+    args = parser.parse_args(argv)
+
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        print("Playwright's Python package is missing: .venv/bin/pip install -e '.[browser]' "
+              "(never 'playwright install'; the check uses Debian's chromium).", file=sys.stderr)
+        return 2
+    chromium = find_chromium()
+    if chromium is None:
+        print("Chromium not found: apt-get install chromium (or set RESNET_LAB_CHROMIUM to its path).",
+              file=sys.stderr)
+        return 2
+    shots = Path(args.out)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    t_start = time.monotonic()
+    try:
+        if args.self_test:
+            with tempfile.TemporaryDirectory(prefix="resnet-lab-selftest-") as tmp:
+                write_self_test_notebooks(Path(tmp))
+                results = run_checks(Path(tmp), list(SELF_TEST_CASES), shots, args.timeout, chromium)
+        else:
+            folder = ROOT / "notebooks"
+            paths = [Path(p).resolve() for p in args.notebooks] or sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+            bad = [str(p) for p in paths if not p.is_file() or p.parent != folder]
+            if bad:
+                print(f"not notebooks in {folder}: {bad}", file=sys.stderr)
+                return 2
+            results = run_checks(folder, [p.name for p in paths], shots, args.timeout, chromium)
+    except RuntimeError as exc:  # the server did not start
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
     total = time.monotonic() - t_start
-    report = {"total_seconds": round(total, 1), "results": [asdict(r) | {"passed": r.passed} for r in results]}
+    report = {"total_seconds": round(total, 1), "self_test": args.self_test,
+              "results": [asdict(r) | {"passed": r.passed} for r in results]}
     (shots / "report.json").write_text(json.dumps(report, indent=2))
+    if args.self_test:
+        problems = judge_self_test(results)
+        for p in problems:
+            print(f"SELF-TEST PROBLEM {p}")
+        print(f"self-test: {len(results) - len(problems)}/{len(results)} cases judged as expected in {total:.0f} s")
+        return 1 if problems else 0
     failed = [r.notebook for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} notebooks passed in {total:.0f} s; "
           f"screenshots and report.json in {shots}")
