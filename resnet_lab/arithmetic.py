@@ -553,6 +553,7 @@ class Agreement:
     macs_formula: int
     macs_pytorch: int | None  # None when MACs were not measured
     mismatched_layers: tuple[str, ...]  # layers whose parameters, buffers or MACs differ
+    measured: MeasuredMacs | None = None  # FlopCounterMode's per-module count, when measured
 
     @property
     def ok(self) -> bool:
@@ -560,11 +561,13 @@ class Agreement:
         return self.params_formula == self.params_pytorch and macs_ok and not self.mismatched_layers
 
 
-def compare_with_pytorch(cost: Cost, model: nn.Module, input_size: int, *, count_macs: bool = True) -> Agreement:
+def compare_with_pytorch(
+    cost: Cost, model: nn.Module, input_size: int, *, in_channels: int = 3, count_macs: bool = True
+) -> Agreement:
     """Check ``cost`` against ``model`` layer by layer: parameters and buffers of each module with
     the layer's name, MACs of each conv/linear module measured by :func:`measure_macs`."""
     modules = dict(model.named_modules())
-    measured = measure_macs(model, input_size) if count_macs else None
+    measured = measure_macs(model, input_size, in_channels) if count_macs else None
     bad: list[str] = []
     for layer in cost:
         module = modules.get(layer.name)
@@ -577,7 +580,7 @@ def compare_with_pytorch(cost: Cost, model: nn.Module, input_size: int, *, count
         if params != layer.params or buffers != layer.buffers or not macs_ok:
             bad.append(layer.name)
     return Agreement(cost.params, models.count_parameters(model), cost.macs,
-                     measured.total if measured is not None else None, tuple(bad))
+                     measured.total if measured is not None else None, tuple(bad), measured)
 
 
 def _to_macs(flops: int) -> int:
@@ -635,8 +638,9 @@ def cifar_rows(depths: Iterable[int] = CIFAR_PAPER_DEPTHS) -> list[dict[str, obj
     return rows
 
 
-def format_table(rows: list[dict[str, object]]) -> str:
-    """Rows of equal keys as a fixed-width text table (integers with thousands separators)."""
+def format_table(rows: list[dict[str, object]], plain: tuple[str, ...] = ("depth", "n")) -> str:
+    """Rows of equal keys as a fixed-width text table; integers get thousands separators except
+    in the ``plain`` columns."""
     if not rows:
         return ""
 
@@ -650,7 +654,7 @@ def format_table(rows: list[dict[str, object]]) -> str:
         return str(value)
 
     keys = list(rows[0])
-    cells = [[fmt(row[key]) for key in keys] for row in rows]
+    cells = [[str(row[key]) if key in plain else fmt(row[key]) for key in keys] for row in rows]
     widths = [max(len(key), *(len(r[i]) for r in cells)) for i, key in enumerate(keys)]
     lines = ["  ".join(key.rjust(w) for key, w in zip(keys, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
@@ -685,14 +689,18 @@ def plot_stage_macs(
         ax.bar(names, heights, bottom=bottom, label=stage, color=colors(i / max(1, len(stages) - 1)),
                edgecolor="white", linewidth=0.5)
         bottom = [b + h for b, h in zip(bottom, heights)]
-    for x, total in enumerate(bottom):
-        ax.text(x, total, f"{total:.2f} G", ha="center", va="bottom", fontsize=9)
-    if reference:
-        xs = [x for x, n in enumerate(names) if n in reference]
-        ax.scatter(xs, [reference[names[x]] / 1e9 for x in xs], marker="_", s=900, color="black", zorder=3,
-                   label=reference_label)
+    reference = reference or {}
+    refs = [reference[n] / 1e9 if n in reference else None for n in names]
+    for x, (total, ref) in enumerate(zip(bottom, refs)):
+        top = total if ref is None else max(total, ref)
+        label = f"{total:.2f} G" if ref is None else f"{total:.2f} G\n({reference_label}: {ref:g})"
+        ax.text(x, top + 0.01 * max(bottom), label, ha="center", va="bottom", fontsize=8)
+    if any(r is not None for r in refs):
+        xs = [x for x, r in enumerate(refs) if r is not None]
+        ax.hlines([refs[x] for x in xs], [x - 0.42 for x in xs], [x + 0.42 for x in xs], colors="black",
+                  linewidth=2, zorder=3, label=reference_label)
     ax.set_ylabel("multiply-adds (x 10^9)")
-    ax.set_ylim(0, max(bottom) * 1.12)
+    ax.set_ylim(0, max(bottom) * 1.2)
     ax.set_title(title)
     ax.legend(title="stage", loc="upper left", fontsize=8)
     fig.tight_layout()

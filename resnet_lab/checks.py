@@ -32,8 +32,13 @@ def check_number(answer: float, expected: float, *, rel_tol: float = 0.0, abs_to
     except (TypeError, ValueError):
         return CheckResult(False, f"expected a number, got {answer!r}. {why}".strip())
     ok = math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol)
-    detail = f"you said {value:g}, the computed value is {expected:g}."
+    detail = f"You said {_fmt(value)}, the computed value is {_fmt(expected)}."
     return CheckResult(ok, f"{detail} {why}".strip())
+
+
+def _fmt(x: float) -> str:
+    """Whole numbers with thousands separators (21,797,672), others with 4 significant digits."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:.4g}"
 
 
 def check_choice(answer: object, expected: object, options: tuple[object, ...], *, why: str = "") -> CheckResult:

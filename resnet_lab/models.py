@@ -157,7 +157,8 @@ class Bottleneck(nn.Module):
 
     ``stride_in_1x1=True`` puts the downsampling stride on the first 1x1 convolution as in the
     paper ("v1"); ``False`` puts it on the 3x3 convolution as torchvision does ("v1.5"), which
-    costs more FLOPs because the 3x3 then sees the full-resolution input.
+    costs more FLOPs because the first 1x1 then runs at full resolution (4x the positions); the
+    3x3 costs the same in both.
     """
 
     expansion: int = 4
