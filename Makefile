@@ -24,7 +24,23 @@ lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
-	RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 $(PY) -m pytest
+	RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Every lesson in JupyterLab + headless Chromium: runs all cells, checks for errors, moves the depth
+# sliders, saves screenshots to runs/browser/. Needs Debian's chromium (installed here when root).
+.PHONY: test-browser
+test-browser: $(STAMP)
+	@$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install --quiet -e ".[browser]"
+	@if [ -z "$$RESNET_LAB_CHROMIUM" ] && [ ! -x /usr/bin/chromium ] && [ ! -x /usr/bin/chromium-browser ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make test-browser needs Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)," \
+	         "or set RESNET_LAB_CHROMIUM to a Chromium binary." >&2; \
+	    exit 2; \
+	  fi; \
+	fi
+	RESNET_LAB_PROFILE=quick $(PY) tests/browser/run_lessons.py

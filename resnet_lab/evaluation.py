@@ -28,6 +28,8 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_per_class_accuracy",
     "plot_confident_wrong",
+    "plot_lr_schedules",
+    "plot_augmentations",
 ]
 
 
@@ -118,7 +120,8 @@ def plot_confusion_matrix(
     ax.set_yticks(range(n), classes, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(data_title(title, data) if data else title, fontsize=10)
+    label = getattr(data, "label", data)
+    ax.set_title(f"{title}\n({label})" if label else title, fontsize=10)
     fig.colorbar(im, ax=ax, label="% of the true class")
     fig.tight_layout()
     return fig
@@ -169,6 +172,55 @@ def plot_confident_wrong(
         ax.set_title(f"said {classes[pred]} {100 * p[pred]:.0f}%\nis {classes[int(labels[i])]}", fontsize=7)
     if len(idx) == 0:
         axes.flat[0].text(0.5, 0.5, "no misclassified image", ha="center", va="center")
+    fig.suptitle(data_title(title, data) if data else title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_schedules(
+    total_steps: int, steps_per_epoch: int, base_lr: float = 0.1, *, warmup_steps: int = 0, ax: Axes | None = None,
+    title: str = "Learning-rate schedules for this run",
+) -> Figure:
+    """The three schedules of :func:`resnet_lab.train.lr_at` over a run, against epochs."""
+    import matplotlib.pyplot as plt
+
+    from .train import SCHEDULES, lr_at
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    fig = ax.figure
+    steps = range(total_steps)
+    epochs = [s / steps_per_epoch for s in steps]
+    for name in SCHEDULES:
+        w = 0 if name == "onecycle" else warmup_steps
+        ax.plot(epochs, [lr_at(s, total_steps, base_lr=base_lr, schedule=name, warmup_steps=w) for s in steps], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentations(images_uint8: Tensor, *, n: int = 8, variants: int = 3, seed: int = 0, data: Any = "") -> Figure:
+    """``n`` images (top row) and ``variants`` rows of their random crop + flip, as the device loader makes them."""
+    import matplotlib.pyplot as plt
+
+    from .loader import random_crop_flip
+
+    x = images_uint8[:n]
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    rows = [x] + [random_crop_flip(x, g) for _ in range(variants)]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows)), squeeze=False)
+    for r, batch in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(batch[c].permute(1, 2, 0).cpu().numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r][0].set_ylabel("original" if r == 0 else f"augmented {r}", fontsize=8)
+    title = "Random crop (zero padding 4) and flip, on the device"
     fig.suptitle(data_title(title, data) if data else title, fontsize=10)
     fig.tight_layout()
     return fig

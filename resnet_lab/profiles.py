@@ -53,19 +53,29 @@ class DegradationBudget:
     n_val: int  # validation images
     eval_every: int  # iterations between two points of the error curves
     seeds: tuple[int, ...]  # one run per seed and network
+    cifar_lr: float = 0.1  # SGD learning rate (the paper: 0.1)
+    cifar_lr_milestones: tuple[float, ...] = ()  # lr / 10 at these fractions of cifar_iters (paper: 0.5, 0.75)
+    cifar_augment: bool = False  # the paper's 4-pixel shifts and flips (worth it only for long runs)
+    eval_size: int = 500  # images of the fixed train/val subsets on which the errors are measured
 
 
 # --- lesson 02: the gradient "+1" ------------------------------------------------------------
 @dataclass(frozen=True)
 class GradientBudget:
-    """Budget of lesson 02 (gradients, Jacobians, layer responses)."""
+    """Budget of lesson 02 (gradients, Jacobians, layer responses, paths)."""
 
     max_depth: int  # deepest net the depth slider offers
-    batch: int  # images in a probe batch
-    train_steps: int  # steps before the "after training" gradient measurement
+    width: int  # channels of the first stage of the probed nets (the paper: 16)
+    batch: int  # images per probe/SGD batch of the slider (small: a move must answer in ~3 s on 2 CPU cores)
+    train_steps: int  # SGD steps before the "after k steps" gradient measurement
+    jacobian_depth: int  # net whose first-stage blocks' Jacobians and spectra are taken
+    jacobian_size: int  # side of the feature map fed to a block (Jacobian size: width * side^2 squared)
     response_depths: tuple[int, ...]  # depths of the Figure 7 response-statistics plot
-    response_iters: int  # training iterations before measuring responses
+    response_width: int  # channels of the first stage of those nets
+    response_iters: int  # SGD iterations before measuring responses
+    response_batch: int  # images per SGD step of those short trainings
     n_train: int  # stand-in/CIFAR images used for those short trainings
+    path_depth: int  # the small net whose gradient is split by path length
 
 
 # --- lesson 03: block arithmetic -------------------------------------------------------------
@@ -84,10 +94,11 @@ class TrainingBudget:
     """Budget of lesson 04 (the full CIFAR-10 training run)."""
 
     model: str  # default model of the lesson (see resnet_lab.models.MODEL_NAMES)
+    width: int | None  # first-stage channels of the paper's CIFAR nets (None: the paper's 16)
     epochs: int  # passes over the training split
     batch_size: int  # images per SGD step
-    n_train: int  # training images (45,000 on real CIFAR-10)
-    n_val: int  # validation images (5,000 on real CIFAR-10)
+    n_train: int  # training images, validation included (50,000 on real CIFAR-10)
+    n_val: int  # of those, held out for validation (5,000 on real CIFAR-10: the 45k/5k split)
     n_test: int  # test images (10,000 on real CIFAR-10)
     compile: bool  # torch.compile the model
     benchmark_batches: int  # batches timed when comparing the two data paths
@@ -105,8 +116,10 @@ class WhyBudget:
     n_train: int  # training images
     n_eval: int  # images used to evaluate lesions and loss slices
     landscape_points_1d: int  # points of a 1-D loss slice
-    landscape_points_2d: int  # points per axis of a 2-D loss slice
-    preact_depth: int  # depth of the pre-activation comparison
+    landscape_points_2d: int  # points per axis of a 2-D loss slice (odd, so the trained weights are a point)
+    preact_depth: int  # depth of the pre-activation comparison (original vs pre-activation)
+    lesion_samples: int  # random block sets deleted per k in the random-lesion study
+    lesion_max_k: int  # largest number of blocks deleted at random
 
 
 @dataclass(frozen=True)
@@ -129,25 +142,31 @@ class Profile:
 
 _DEGRADATION = {
     "quick": DegradationBudget(
-        toy_max_depth=30, toy_steps=150, toy_points=512, cifar_depths=(8, 20, 32), cifar_width=8,
-        cifar_iters=150, cifar_batch=64, n_train=2000, n_val=500, eval_every=25, seeds=(0,),
+        toy_max_depth=30, toy_steps=150, toy_points=256, cifar_depths=(8, 20), cifar_width=8,
+        cifar_iters=100, cifar_batch=32, n_train=2000, n_val=500, eval_every=25, seeds=(0,),
+        cifar_lr=0.1, cifar_lr_milestones=(0.5, 0.75), eval_size=300,
     ),
     "cpu": DegradationBudget(
-        toy_max_depth=50, toy_steps=300, toy_points=1024, cifar_depths=(20, 32, 44, 56), cifar_width=8,
-        cifar_iters=400, cifar_batch=64, n_train=5000, n_val=1000, eval_every=50, seeds=(0,),
+        toy_max_depth=50, toy_steps=150, toy_points=256, cifar_depths=(20, 32, 44, 56), cifar_width=8,
+        cifar_iters=400, cifar_batch=32, n_train=5000, n_val=1000, eval_every=50, seeds=(0,),
+        cifar_lr=0.1, cifar_lr_milestones=(0.5, 0.75), eval_size=500,
     ),
     "gpu": DegradationBudget(
-        toy_max_depth=50, toy_steps=300, toy_points=1024, cifar_depths=(20, 32, 44, 56), cifar_width=16,
+        toy_max_depth=50, toy_steps=150, toy_points=256, cifar_depths=(20, 32, 44, 56), cifar_width=16,
         cifar_iters=32000, cifar_batch=128, n_train=45000, n_val=5000, eval_every=1000, seeds=(0,),
+        cifar_lr=0.1, cifar_lr_milestones=(0.5, 0.75), cifar_augment=True, eval_size=5000,
     ),
 }
 _GRADIENTS = {
-    "quick": GradientBudget(max_depth=110, batch=32, train_steps=5, response_depths=(20, 56), response_iters=30,
-                            n_train=1000),
-    "cpu": GradientBudget(max_depth=110, batch=64, train_steps=20, response_depths=(20, 56), response_iters=300,
-                          n_train=5000),
-    "gpu": GradientBudget(max_depth=110, batch=128, train_steps=50, response_depths=(20, 56, 110),
-                          response_iters=5000, n_train=45000),
+    "quick": GradientBudget(max_depth=110, width=16, batch=8, train_steps=3, jacobian_depth=56, jacobian_size=6,
+                            response_depths=(20, 56), response_width=8, response_iters=20, response_batch=16,
+                            n_train=1000, path_depth=20),
+    "cpu": GradientBudget(max_depth=110, width=16, batch=8, train_steps=5, jacobian_depth=110, jacobian_size=8,
+                          response_depths=(20, 56), response_width=16, response_iters=150, response_batch=32,
+                          n_train=5000, path_depth=20),
+    "gpu": GradientBudget(max_depth=110, width=16, batch=32, train_steps=20, jacobian_depth=110, jacobian_size=8,
+                          response_depths=(20, 56, 110), response_width=16, response_iters=5000, response_batch=128,
+                          n_train=45000, path_depth=20),
 }
 _ARITHMETIC = {
     "quick": ArithmeticBudget(imagenet_flop_check=True, cifar_check_max_depth=110),
@@ -155,20 +174,23 @@ _ARITHMETIC = {
     "gpu": ArithmeticBudget(imagenet_flop_check=True, cifar_check_max_depth=1202),
 }
 _TRAINING = {
-    "quick": TrainingBudget(model="resnet20", epochs=2, batch_size=128, n_train=1800, n_val=200, n_test=500,
-                            compile=False, benchmark_batches=5),
-    "cpu": TrainingBudget(model="resnet20", epochs=5, batch_size=128, n_train=9000, n_val=1000, n_test=2000,
-                          compile=False, benchmark_batches=20),
-    "gpu": TrainingBudget(model="resnet20", epochs=160, batch_size=128, n_train=45000, n_val=5000, n_test=10000,
-                          compile=True, benchmark_batches=100),
+    "quick": TrainingBudget(model="resnet20", width=8, epochs=2, batch_size=64, n_train=1000, n_val=200, n_test=500,
+                            compile=False, benchmark_batches=8),
+    "cpu": TrainingBudget(model="resnet20", width=None, epochs=5, batch_size=128, n_train=8000, n_val=1000,
+                          n_test=2000, compile=False, benchmark_batches=30),
+    "gpu": TrainingBudget(model="resnet20", width=None, epochs=200, batch_size=128, n_train=50000, n_val=5000,
+                          n_test=10000, compile=True, benchmark_batches=100),
 }
 _WHY = {
-    "quick": WhyBudget(depth=20, width=8, train_iters=150, batch=64, n_train=2000, n_eval=500,
-                       landscape_points_1d=11, landscape_points_2d=7, preact_depth=32),
-    "cpu": WhyBudget(depth=32, width=16, train_iters=800, batch=128, n_train=10000, n_eval=1000,
-                     landscape_points_1d=21, landscape_points_2d=15, preact_depth=56),
-    "gpu": WhyBudget(depth=56, width=16, train_iters=20000, batch=128, n_train=45000, n_eval=5000,
-                     landscape_points_1d=41, landscape_points_2d=31, preact_depth=110),
+    "quick": WhyBudget(depth=20, width=8, train_iters=150, batch=32, n_train=2000, n_eval=250,
+                       landscape_points_1d=9, landscape_points_2d=5, preact_depth=20, lesion_samples=3,
+                       lesion_max_k=4),
+    "cpu": WhyBudget(depth=20, width=16, train_iters=600, batch=64, n_train=10000, n_eval=1000,
+                     landscape_points_1d=21, landscape_points_2d=11, preact_depth=32, lesion_samples=6,
+                     lesion_max_k=6),
+    "gpu": WhyBudget(depth=56, width=16, train_iters=20000, batch=128, n_train=50000, n_eval=5000,
+                     landscape_points_1d=41, landscape_points_2d=31, preact_depth=110, lesion_samples=20,
+                     lesion_max_k=12),
 }
 
 

@@ -15,8 +15,8 @@ resumes where the last one stopped, history included.
 
 Command line (the same code), on one device or under ``torchrun`` as DDP::
 
-    python -m resnet_lab.train --model resnet20 --epochs 180 --data-dir ~/data --checkpoint-dir runs/r20
-    torchrun --nproc_per_node=4 -m resnet_lab.train --model resnet56 --epochs 180 --data-dir ~/data
+    python -m resnet_lab.train --model resnet20 --epochs 200 --data-dir ~/data --checkpoint-dir runs/r20 --test
+    torchrun --nproc_per_node=4 -m resnet_lab.train --model resnet56 --epochs 200 --data-dir ~/data --test
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .data import ImageData, channel_stats, load_cifar10, synthetic_cifar, train_val_split
+from .checks import CheckResult, check_choice, check_number
+from .data import ImageData, channel_stats, data_root, load_cifar10, synthetic_cifar, train_val_split
 from .loader import LOADER_NAMES, DeviceLoader, make_loader
 from .models import MODEL_NAMES, build_model
 
@@ -53,6 +54,7 @@ __all__ = [
     "param_groups",
     "make_optimizer",
     "make_model",
+    "recipe",
     "resolve_amp",
     "evaluate",
     "fit",
@@ -63,6 +65,11 @@ __all__ = [
     "state_digest",
     "load_data",
     "setup_distributed",
+    "config_from_argv",
+    "runs_dir",
+    "check_paper_epochs",
+    "check_no_decay_count",
+    "check_selection_split",
     "main",
 ]
 
@@ -73,8 +80,15 @@ CHECKPOINT_KEYS: tuple[str, ...] = ("model", "optimizer", "epoch", "batch", "ste
 STEP_MILESTONES: tuple[float, ...] = (32 / 64, 48 / 64)
 # One-cycle shape (the defaults of torch.optim.lr_scheduler.OneCycleLR).
 ONECYCLE_PCT_START, ONECYCLE_DIV, ONECYCLE_FINAL_DIV = 0.3, 25.0, 1e4
-# Families whose first-stage width can be changed (the paper's CIFAR nets).
-_WIDTH_PREFIXES = ("resnet", "plain", "preact_resnet")
+# Nets that are not the paper's CIFAR family (so they have no `width` and no 6n+2 depth).
+_NOT_PAPER = ("cifar_resnet18", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def _paper_depth(model: str) -> int | None:
+    """Depth of one of the paper's CIFAR nets (resnetN, plainN, preact_resnetN), else None."""
+    if model not in MODEL_NAMES or model in _NOT_PAPER:
+        return None
+    return int(model[len(model.rstrip("0123456789")):])
 
 
 def _is_int(value: object) -> bool:
@@ -146,9 +160,7 @@ class TrainConfig:
         if self.width is not None:
             if not _is_int(self.width) or self.width < 1:
                 raise ValueError(f"width must be a positive integer or None, got {self.width!r}")
-            if self.model.startswith(("cifar_resnet18",)) or not self.model.startswith(_WIDTH_PREFIXES) or (
-                self.model in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-            ):
+            if _paper_depth(self.model) is None:
                 raise ValueError(
                     f"width applies only to the paper's CIFAR nets (resnetN, plainN, preact_resnetN with N = 6n+2), "
                     f"not to {self.model!r}; use width=None"
@@ -170,6 +182,37 @@ def make_model(config: TrainConfig, num_classes: int = 10) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(config.model, num_classes=num_classes, **kwargs)
+
+
+def recipe(
+    model: str,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    n_val: int = 5000,
+    width: int | None = None,
+    compile: bool = False,
+    **overrides: Any,
+) -> TrainConfig:
+    """The training recipe we use for ``model``; ``overrides`` replace any field.
+
+    * the paper's CIFAR nets (``resnetN``, ``plainN``, ``preact_resnetN``): section 4.2 of He et al.
+      (2015): SGD lr 0.1, momentum 0.9, weight decay 1e-4 on all parameters, the step schedule
+      (/10 at 50% and 75% of the run); N >= 110 adds one epoch of warm-up, as the paper
+      starts ResNet-110 at lr 0.01 "until the training error is below 80%";
+    * ``cifar_resnet18`` (and the other ImageNet-shaped nets): 11M parameters overfit 45k images
+      more, so weight decay 5e-4 and the cosine schedule, the usual recipe for ~95% on CIFAR-10.
+
+    ``width`` applies to the paper's CIFAR nets only and is ignored for the others.
+    """
+    depth = _paper_depth(model)
+    if depth is not None:
+        base: dict[str, Any] = dict(schedule="step", weight_decay=1e-4, decay_bn_and_bias=True, width=width,
+                                    warmup_epochs=1.0 if depth >= 110 and epochs > 1 else 0.0)
+    else:
+        base = dict(schedule="cosine", weight_decay=5e-4, decay_bn_and_bias=True, width=None)
+    base |= dict(model=model, epochs=epochs, batch_size=batch_size, n_val=n_val, lr=0.1, momentum=0.9, compile=compile)
+    return TrainConfig(**(base | overrides))
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,7 +405,7 @@ def _evaluate_loader(model: nn.Module, loader: DeviceLoader, amp_dtype: torch.dt
     logits = torch.cat(logits_list)
     labels = torch.cat(labels_list)
     loss = nn.functional.cross_entropy(logits, labels).item()
-    acc = (logits.argmax(1) == labels).float().mean().item()
+    acc = (logits.argmax(1) == labels).double().mean().item()
     return EvalResult(loss, acc, logits, labels)
 
 
@@ -639,7 +682,7 @@ def fit(
     history = History(meta={
         "model": config.model, "data": data.label, "source": data.source, "mean": list(mean), "std": list(std),
         "n_train": len(y_tr), "n_val": int(config.n_val), "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps, "world_size": world, "device": str(dev), "torch": torch.__version__,
+        "total_steps": total_steps, "world_size": world, "device": str(dev), "torch": str(torch.__version__),
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off", "channels_last": channels_last,
         "resumed_from": [], "interrupted": False,
     })
@@ -687,9 +730,9 @@ def fit(
     if live is not None and len(history):
         live.update(history)
     epoch, batch = start_epoch, start_batch
-    sums = torch.zeros(3, device=dev, dtype=torch.float64)  # loss*images, correct, images
+    sums = torch.zeros(3, device=dev, dtype=torch.float64)  # loss*images, correct, images (on the device: no sync per step)
     train_time = 0.0
-    t0 = time.perf_counter()
+    t0: float | None = None  # start of the running training loop (None outside it)
     try:
         for epoch in range(start_epoch, n_epochs):
             batch = start_batch if epoch == start_epoch else 0
@@ -716,8 +759,9 @@ def fit(
                 scaler.step(optimizer)
                 scaler.update()
                 with torch.no_grad():
-                    sums += torch.stack([loss.detach().double() * len(y), (out.argmax(1) == y).sum().double(),
-                                         torch.tensor(float(len(y)), device=dev, dtype=torch.float64)])
+                    sums[0] += loss.detach().double() * len(y)
+                    sums[1] += (out.argmax(1) == y).sum()
+                    sums[2] += len(y)
                 step += 1
                 batch += 1
                 if bar is not None:
@@ -727,6 +771,7 @@ def fit(
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             train_time += time.perf_counter() - t0
+            t0 = None
             totals = sums.clone()
             if world > 1:
                 dist.all_reduce(totals)
@@ -759,7 +804,8 @@ def fit(
             batch = 0
     except KeyboardInterrupt:
         history.meta["interrupted"] = True
-        train_time += time.perf_counter() - t0
+        if t0 is not None:
+            train_time += time.perf_counter() - t0
         loss_sum, correct, seen = sums.tolist()
         part = {"loss_sum": loss_sum, "correct": correct, "seen": seen, "time_s": train_time}
         msg = f"interrupted in epoch {epoch + 1}, after {batch} of its {steps_per_epoch} batches"
@@ -794,6 +840,46 @@ def _progress_bar(total: int, initial: int, *, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
 
 
+def runs_dir() -> Path:
+    """Where lessons keep checkpoints: ``$RESNET_LAB_RUNS``, else ``<cache>/resnet_lab/runs``."""
+    env = os.environ.get("RESNET_LAB_RUNS")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "resnet_lab" / "runs"
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise checkers of lesson 04
+# --------------------------------------------------------------------------------------------
+def check_paper_epochs(answer: float, *, iterations: int = 64_000, batch_size: int = 128, n_train: int = 45_000) -> CheckResult:
+    """How many epochs (passes over 45k images) are the paper's 64k iterations of batch 128?"""
+    expected = iterations * batch_size / n_train
+    return check_number(answer, expected, abs_tol=1.0, why=(
+        f"{iterations:,} steps x {batch_size} images = {iterations * batch_size:,} images, "
+        f"divided by {n_train:,} images per epoch = {expected:.1f} epochs (a whole number within 1 counts)."
+    ))
+
+
+def check_no_decay_count(answer: int, model: nn.Module) -> CheckResult:
+    """How many parameters of ``model`` get no weight decay with ``decay_bn_and_bias=False``?"""
+    groups = param_groups(model, 1e-4, decay_bn_and_bias=False)
+    expected = sum(p.numel() for p in groups[1]["params"])
+    n_bn = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    return check_number(answer, expected, why=(
+        f"every BatchNorm layer has a scale and a shift per channel ({n_bn} BN layers here), and the "
+        f"classifier has one bias per class; together {expected:,} of {sum(p.numel() for p in model.parameters()):,} parameters."
+    ))
+
+
+def check_selection_split(answer: str) -> CheckResult:
+    """Which split may be used to choose the checkpoint (or any hyper-parameter)?"""
+    return check_choice(answer, "validation", ("train", "validation", "test"), why=(
+        "choices are made on held-out validation images; the training loss is biased by fitting, and a test set "
+        "used for choosing stops being an unbiased estimate of the error on new images."
+    ))
+
+
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
@@ -806,15 +892,14 @@ def load_data(
     n_test: int | None = None,
     seed: int = 0,
 ) -> ImageData:
-    """CIFAR-10 from ``data_dir`` (downloaded only if ``download``), or the stand-in if ``synthetic``.
+    """CIFAR-10 from ``data_dir`` (default: :func:`resnet_lab.data.data_root`), or the stand-in if ``synthetic``.
 
-    A missing folder without ``download`` raises FileNotFoundError explaining how to get the data.
+    Downloads only if ``download``. A missing folder or archive without ``download`` raises
+    FileNotFoundError explaining how to get the data.
     """
     if synthetic:
         return synthetic_cifar(n_train or 5000, n_test or 1000, seed=seed)
-    if data_dir is None:
-        raise ValueError("give a data directory (--data-dir DIR) or use the synthetic stand-in (--synthetic)")
-    root = Path(data_dir).expanduser()
+    root = Path(data_dir).expanduser() if data_dir is not None else data_root()
     if not root.exists() and not download:
         raise FileNotFoundError(
             f"data directory {root} does not exist and downloading is off. Create it and put CIFAR-10 there, "
@@ -835,11 +920,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--momentum", type=float, default=d.momentum)
     p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--weight-decay", type=float, default=None, help="default: the model's recipe (see recipe())")
     p.add_argument("--no-decay-bn-bias", action="store_true", help="no weight decay on BN parameters and biases")
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--schedule", default=d.schedule, help=f"one of: {', '.join(SCHEDULES)}")
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--schedule", default=None, help=f"one of: {', '.join(SCHEDULES)} (default: the model's recipe)")
+    p.add_argument("--warmup-epochs", type=float, default=None, help="default: the model's recipe")
     p.add_argument("--n-val", type=int, default=d.n_val, help="validation images held out of the training set")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--amp", default=d.amp, help=f"one of: {', '.join(AMP_MODES)}")
@@ -851,16 +936,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--no-resume", action="store_true", help="start over even if checkpoint-dir has last.pt")
     p.add_argument("--max-iters", type=int, default=None, help="stop after this many SGD steps in total")
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/")
+    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $RESNET_LAB_DATA)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 into --data-dir if absent")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic stand-in (not CIFAR-10)")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--n-test", type=int, default=None, help="use only the first N test images")
     p.add_argument("--test", action="store_true", help="evaluate the test set once at the end")
+    p.add_argument("--keep-last", action="store_true", help="end with the last weights, not the best validation epoch's")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--history-json", default=None, help="rank 0 writes the history (and test result) here")
     p.add_argument("--digest-dir", default=None, help="every rank writes rank<R>.json with a hash of its final weights")
     return p
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's config: the model's :func:`recipe`, with what the command line sets explicitly."""
+    if args.model not in MODEL_NAMES:
+        raise ValueError(f"unknown model {args.model!r}; valid names: {', '.join(MODEL_NAMES)}")
+    from_recipe = {k: v for k, v in (("weight_decay", args.weight_decay), ("schedule", args.schedule),
+                                     ("warmup_epochs", args.warmup_epochs)) if v is not None}
+    return recipe(
+        args.model, epochs=args.epochs, batch_size=args.batch_size, n_val=args.n_val, width=args.width,
+        compile=args.compile, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
+        decay_bn_and_bias=not args.no_decay_bn_bias, label_smoothing=args.label_smoothing, seed=args.seed,
+        amp=args.amp, channels_last=args.channels_last, loader=args.loader, num_workers=args.num_workers,
+        checkpoint_dir=args.checkpoint_dir, resume=not args.no_resume, **from_recipe,
+    )
+
+
+def config_from_argv(argv: Sequence[str]) -> TrainConfig:
+    """The :class:`TrainConfig` that ``python -m resnet_lab.train ARGV`` would train with."""
+    return _config_from_args(_parser().parse_args(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -868,14 +974,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        config = TrainConfig(
-            model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-            nesterov=args.nesterov, weight_decay=args.weight_decay, decay_bn_and_bias=not args.no_decay_bn_bias,
-            label_smoothing=args.label_smoothing, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-            n_val=args.n_val, seed=args.seed, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
-            loader=args.loader, num_workers=args.num_workers, width=args.width, checkpoint_dir=args.checkpoint_dir,
-            resume=not args.no_resume,
-        )
+        config = _config_from_args(args)
         data = load_data(args.data_dir, synthetic=args.synthetic, download=args.download, n_train=args.n_train,
                          n_test=args.n_test, seed=args.seed)
     except (ValueError, FileNotFoundError) as exc:
@@ -885,7 +984,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = make_model(config, num_classes=len(data.classes))
         if rank == 0:
             print(f"{config.model} on {data!r}; {world} process(es) on {device}")
-        history = fit(model, data, config, device=device, progress=not args.no_progress, max_iters=args.max_iters)
+        history = fit(model, data, config, device=device, progress=not args.no_progress, max_iters=args.max_iters,
+                      restore_best=not args.keep_last)
         result: dict[str, Any] = {"history": history.to_dict(), "config": config.to_dict()}
         if args.test and not history.meta["interrupted"] and rank == 0:
             test = final_test(model, data, history, device=device)
