@@ -114,9 +114,8 @@ def draw_block_comparison(
     basic_on: BasicOn = "output",
     variant: str = "v1.5",
 ) -> BlockComparison:
-    """Print both blocks' numbers and draw parameters and MACs as stacked bars (one segment per layer role)."""
+    """Draw parameters and MACs of both blocks as stacked bars (one segment per layer role), then print the numbers."""
     result = block_comparison(in_channels, width, expansion, stride, input_size, basic_on, variant)
-    print(result.summary())
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     labels = [f"BasicBlock\n{result.basic_in}-d", f"Bottleneck\n{in_channels}-d"]
     roles = {"basic": result.by_role("basic"), "bottleneck": result.by_role("bottleneck")}
@@ -138,6 +137,7 @@ def draw_block_comparison(
     fig.tight_layout()
     result.figure = fig
     plt.show()
+    print(result.summary())  # after the figure: see resnet_lab.widgets.gradients.GradientExplorer.draw
     return result
 
 

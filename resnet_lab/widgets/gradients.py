@@ -122,7 +122,7 @@ class GradientExplorer:
         return GradientView(depth, net == "residual", batchnorm, steps, grads, time.perf_counter() - start, None)
 
     def draw(self, depth: int, net: str, batchnorm: bool, when: str) -> GradientView:
-        """Compute, plot the per-layer gradient norms on a log scale, print the summary, ``plt.show()``."""
+        """Compute, plot the per-layer gradient norms on a log scale, ``plt.show()``, then print the summary."""
         view = self.compute(depth, net, batchnorm, when)
         fig, ax = plt.subplots(figsize=(8, 3.6))
         norms = view.gradients.norms
@@ -137,8 +137,10 @@ class GradientExplorer:
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(data_title(f"{net}-{depth}, BN {'on' if batchnorm else 'off'}, {view.steps} SGD steps", self.data), fontsize=10)
         fig.tight_layout()
-        print(view.summary())
         plt.show()
+        # Print after the figure: a print before plt.show() inside a widget callback can leave the first
+        # redraw blank in JupyterLab when callbacks run in a kernel subshell (seen with ipykernel 7).
+        print(view.summary())
         self.last = GradientView(view.depth, view.residual, view.batchnorm, view.steps, view.gradients, view.seconds, fig)
         return self.last
 

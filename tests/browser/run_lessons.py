@@ -2,17 +2,22 @@
 
     make test-browser                                   # all lessons
     .venv/bin/python tests/browser/run_lessons.py notebooks/01_degradation.ipynb
+    .venv/bin/python tests/browser/run_lessons.py --self-test   # made-up notebooks that must fail
 
 nbval proves that cells execute; this proves that they *render* and *respond*. For each notebook it
 
 1. opens the lesson in JupyterLab (loopback, random port and token, ``RESNET_LAB_PROFILE=quick``),
 2. runs all cells and waits until the kernel has finished,
-3. fails on any error output, any code cell left unexecuted, any "Error displaying widget" and any
-   widget view that never rendered,
+3. fails on any error output, any code cell left unexecuted, any "Error displaying widget", any
+   widget view that never rendered and any blank output image,
 4. in every cell with a slider whose label mentions "depth" (required in lessons 01 and 02), moves the
-   slider with the keyboard and checks that the plot is redrawn (the image changes) and that exactly
-   one plot remains in that widget's output (no stacking),
-5. saves screenshots (whole notebook, and the slider widget before/after) for a person to look at.
+   slider with the keyboard and checks that the plot is redrawn (the image changes and is not blank
+   or cut off) and that exactly one plot remains in that widget's output (no stacking),
+5. saves screenshots (whole notebook, every widget cell, the depth widgets before/after) for a person
+   to look at, and ``report.json`` with the findings and timings.
+
+JupyterLab runs with its default settings apart from those in ``LAB_SETTINGS``; in particular widget
+messages go to kernel subshells (JupyterLab >= 4.4 with ipykernel 7), as on a learner's machine.
 
 JupyterLab serves a temporary copy of ``notebooks/`` with autosave off, so the stored notebooks never
 receive outputs. The server is always stopped at the end. Needs the ``browser`` extra (Playwright's
@@ -23,7 +28,9 @@ Exit status: 0 all passed, 1 a check failed, 2 something needed is missing.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -49,6 +56,7 @@ CHROMIUM_ARGS = [
 # Lessons whose depth slider must exist and respond (issue 8).
 SLIDER_LESSONS = ("01_", "02_")
 VIEWPORT = {"width": 1400, "height": 1000}
+BLANK_INK = 0.002  # an image with less ink than this is blank (see ink())
 MAX_SCREENSHOT_HEIGHT = 16000  # Chromium's texture limit is ~16k pixels
 
 # JupyterLab user settings for the run: never write outputs back (autosave off), keep every cell in
@@ -69,7 +77,7 @@ class NotebookResult:
     notebook: str
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # open, run_all, sliders, total
+    seconds: dict[str, float] = field(default_factory=dict)  # open, run_all, sliders, screenshots, total
     screenshots: list[str] = field(default_factory=list)
     sliders_checked: int = 0
 
@@ -210,6 +218,10 @@ JS_WIDGET_VIEWS_PENDING = """() => [...document.querySelectorAll(
   '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]')]
   .some(el => !el.querySelector('.jupyter-widgets') && !/Error/.test(el.innerText))"""
 
+JS_WIDGET_CELLS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')]
+  .map((cell, i) => cell.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.widget-view+json"]') ? i : -1)
+  .filter(i => i >= 0)"""
+
 # Sliders (ipywidgets 7/8 horizontal sliders) whose description mentions "depth", with their cell.
 JS_DEPTH_SLIDERS = """() => {
   const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')], found = [], labels = [];
@@ -233,6 +245,20 @@ JS_WIDGET_PLOTS = """([cellIndex]) => {
   for (const s of scope) for (const c of s.querySelectorAll('canvas')) imgs.add(c);
   return [...imgs].map(el => el.tagName === 'IMG' ? el.src : el.toDataURL());
 }"""
+
+
+# True when every image in the cell has loaded and has a size (a broken image is a failure).
+JS_IMAGES_READY = """([cellIndex]) => {
+  const cell = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')[cellIndex];
+  return [...cell.querySelectorAll('.jp-OutputArea-output img')].every(img => img.complete && img.naturalWidth > 0);
+}"""
+
+
+JS_ALL_IMAGES_READY = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')]
+  .every(img => img.complete && img.naturalWidth > 0)"""
+
+JS_ALL_PLOTS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')]
+  .flatMap((cell, i) => [...cell.querySelectorAll('.jp-OutputArea-output img')].map(img => [i, img.src]))"""
 
 
 def _slider_parts(page: Any, cell: int, index: int) -> tuple[Any, Any, Any]:
@@ -269,6 +295,22 @@ def wait_idle(page: Any, timeout: float, settle: float = 1.0) -> bool:
     return False
 
 
+def ink(data_url: str) -> float:
+    """Fraction of an image's pixels that differ clearly from its background (most common) grey level.
+
+    A matplotlib plot has a few percent; a blank figure has none; a figure cut off mid-render
+    (only a title and a spine) a fraction of a percent.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if not data_url.startswith("data:image/"):
+        return 1.0  # not inline data (a linked file): cannot judge, assume drawn
+    grey = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("L"), dtype=np.int16)
+    background = np.bincount(grey.ravel(), minlength=256).argmax()
+    return float((np.abs(grey - background) > 40).mean())
+
+
 def digest(srcs: list[str]) -> list[str]:
     return [hashlib.sha1(s.encode()).hexdigest()[:10] for s in srcs]
 
@@ -286,6 +328,7 @@ def check_depth_slider(page: Any, found: dict[str, Any], shots: Path, stem: str,
     if len(before) != 1:
         result.errors.append(f"{where}: {len(before)} plots in the widget output before moving (expected 1)")
     cell_loc.scroll_into_view_if_needed()
+    wait_for(lambda: page.evaluate(JS_IMAGES_READY, [cell]), 30)
     shot = shots / f"{stem}.cell{cell}.before.png"
     cell_loc.screenshot(path=str(shot))
     result.screenshots.append(str(shot))
@@ -308,14 +351,21 @@ def check_depth_slider(page: Any, found: dict[str, Any], shots: Path, stem: str,
         return
     if not wait_idle(page, timeout, settle=1.5):
         result.errors.append(f"{where}: kernel still busy {timeout:.0f} s after moving the slider")
+    if not wait_for(lambda: page.evaluate(JS_IMAGES_READY, [cell]), 30):
+        result.errors.append(f"{where}: the redrawn plot did not load as an image")
     after = page.evaluate(JS_WIDGET_PLOTS, [cell])
     if len(after) != 1:
         result.errors.append(f"{where}: {len(after)} plots in the widget output after moving (expected exactly 1)")
+    ink_before, ink_after = max(map(ink, before)), max(map(ink, after), default=0.0)
+    if ink_after < max(BLANK_INK, 0.5 * ink_before):
+        result.errors.append(f"{where}: the redrawn plot is blank or cut off (ink {ink_after:.2%}, "
+                             f"before moving {ink_before:.2%})")
     shot = shots / f"{stem}.cell{cell}.after.png"
     cell_loc.screenshot(path=str(shot))
     result.screenshots.append(str(shot))
     result.sliders_checked += 1
-    result.notes.append(f"{where}: {value_before} -> {value_after}, plot redrawn, {len(after)} plot(s) remain")
+    result.notes.append(f"{where}: {value_before} -> {value_after}, plot redrawn (ink {ink_before:.1%} -> "
+                        f"{ink_after:.1%}), {len(after)} plot(s) remain")
 
 
 def full_screenshot(page: Any, path: Path) -> None:
@@ -333,7 +383,8 @@ def full_screenshot(page: Any, path: Path) -> None:
     page.set_viewport_size(VIEWPORT)
 
 
-def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeout: float) -> NotebookResult:
+def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeout: float,
+                   slider_timeout: float) -> NotebookResult:
     result = NotebookResult(notebook=rel)
     stem = Path(rel).stem
     t0 = time.monotonic()
@@ -361,23 +412,36 @@ def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeo
         if not wait_idle(page, 60):
             result.errors.append("kernel still busy after run all")
         wait_for(lambda: not page.evaluate(JS_WIDGET_VIEWS_PENDING), 30)
+        if not wait_for(lambda: page.evaluate(JS_ALL_IMAGES_READY), 30):
+            result.errors.append("an output image did not load")
         page.wait_for_timeout(1000)  # let late renderers (images, widgets) finish
         t2 = time.monotonic()
         result.seconds["run_all"] = round(t2 - t1, 1)
         result.errors += page.evaluate(JS_MODEL_PROBLEMS) + page.evaluate(JS_DOM_PROBLEMS)
+        for cell, src in page.evaluate(JS_ALL_PLOTS):
+            if ink(src) < BLANK_INK:
+                result.errors.append(f"cell {cell}: a blank image (ink {ink(src):.2%})")
 
         sliders = page.evaluate(JS_DEPTH_SLIDERS)
         needs_slider = Path(rel).name.startswith(SLIDER_LESSONS)
         if needs_slider and not sliders["found"]:
             result.errors.append(f"no slider labelled 'depth' found (slider labels: {sliders['labels']})")
         for found in sliders["found"]:
-            check_depth_slider(page, found, shots, stem, result, timeout=120)
+            check_depth_slider(page, found, shots, stem, result, timeout=slider_timeout)
         result.errors += [e for e in page.evaluate(JS_DOM_PROBLEMS) if e not in result.errors]
-        result.seconds["sliders"] = round(time.monotonic() - t2, 1)
+        t3 = time.monotonic()
+        result.seconds["sliders"] = round(t3 - t2, 1)
 
+        for cell in page.evaluate(JS_WIDGET_CELLS):  # every widget as the learner sees it, for a person to look at
+            if not any(f"{stem}.cell{cell}." in s for s in result.screenshots):
+                loc = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(cell)
+                loc.scroll_into_view_if_needed()
+                loc.screenshot(path=str(shots / f"{stem}.cell{cell}.widget.png"))
+                result.screenshots.append(str(shots / f"{stem}.cell{cell}.widget.png"))
         shot = shots / f"{stem}.png"
         full_screenshot(page, shot)
         result.screenshots.insert(0, str(shot))
+        result.seconds["screenshots"] = round(time.monotonic() - t3, 1)
     except Exception as exc:  # a crash of one notebook's check is that notebook's failure
         result.errors.append(f"browser check crashed: {type(exc).__name__}: {exc}")
         try:
@@ -440,6 +504,11 @@ SELF_TEST_CASES: dict[str, tuple[list[str], str | None]] = {
     "06_stderr_traceback.ipynb": (
         ["import sys\nprint('Traceback (most recent call last):\\n  RuntimeError: shown, not raised', "
          "file=sys.stderr)"], "stderr"),
+    "07_blank_redraw.ipynb": (  # redraws an empty figure: the plot "changes" but shows nothing
+        [_SLIDER_SETUP + "def draw_blank(depth):\n    if depth == 3:\n        return draw(depth)\n"
+         "    fig, ax = plt.subplots(figsize=(3, 2))\n    ax.imshow([[1.0, 1.0]], cmap='gray', vmin=0, vmax=1)\n"
+         "    ax.set_axis_off()\n    plt.show()\n"
+         "display(w.VBox([slider, w.interactive_output(draw_blank, {'depth': slider})]))"], "blank"),
 }
 
 
@@ -476,7 +545,8 @@ def find_chromium() -> str | None:
     return None
 
 
-def run_checks(source: Path, names: list[str], shots: Path, timeout: float, chromium: str) -> list[NotebookResult]:
+def run_checks(source: Path, names: list[str], shots: Path, timeout: float, slider_timeout: float,
+               chromium: str) -> list[NotebookResult]:
     """Serve a copy of ``source`` as ``notebooks/`` and check each named notebook in it."""
     from playwright.sync_api import sync_playwright
 
@@ -495,7 +565,7 @@ def run_checks(source: Path, names: list[str], shots: Path, timeout: float, chro
                 browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 try:
                     for name in names:
-                        res = check_notebook(browser, server, f"notebooks/{name}", shots, timeout)
+                        res = check_notebook(browser, server, f"notebooks/{name}", shots, timeout, slider_timeout)
                         results.append(res)
                         print(f"{'ok  ' if res.passed else 'FAIL'} {res.notebook}  {res.seconds}", flush=True)
                         for note in res.notes:
@@ -514,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebooks to check (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--out", default=str(ROOT / "runs" / "browser"), help="screenshots and report.json")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed for 'run all' per notebook")
+    parser.add_argument("--slider-timeout", type=float, default=None,
+                        help="seconds allowed for a redraw after moving a slider (default 120; 15 in --self-test)")
+    parser.add_argument("--dir", default=str(ROOT / "notebooks"), help="folder holding the notebooks")
     parser.add_argument("--self-test", action="store_true",
                         help="check the checker: run made-up notebooks that must pass or fail in known ways")
     args = parser.parse_args(argv)
@@ -532,20 +605,22 @@ def main(argv: list[str] | None = None) -> int:
     shots = Path(args.out)
     shots.mkdir(parents=True, exist_ok=True)
 
+    slider_timeout = args.slider_timeout or (15.0 if args.self_test else 120.0)
     t_start = time.monotonic()
     try:
         if args.self_test:
             with tempfile.TemporaryDirectory(prefix="resnet-lab-selftest-") as tmp:
                 write_self_test_notebooks(Path(tmp))
-                results = run_checks(Path(tmp), list(SELF_TEST_CASES), shots, args.timeout, chromium)
+                results = run_checks(Path(tmp), list(SELF_TEST_CASES), shots, args.timeout, slider_timeout,
+                                     chromium)
         else:
-            folder = ROOT / "notebooks"
+            folder = Path(args.dir).resolve()
             paths = [Path(p).resolve() for p in args.notebooks] or sorted(folder.glob("[0-9][0-9]_*.ipynb"))
             bad = [str(p) for p in paths if not p.is_file() or p.parent != folder]
             if bad:
                 print(f"not notebooks in {folder}: {bad}", file=sys.stderr)
                 return 2
-            results = run_checks(folder, [p.name for p in paths], shots, args.timeout, chromium)
+            results = run_checks(folder, [p.name for p in paths], shots, args.timeout, slider_timeout, chromium)
     except RuntimeError as exc:  # the server did not start
         print(f"FAIL {exc}", file=sys.stderr)
         return 1
