@@ -460,15 +460,6 @@ def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeo
     return result
 
 
-# --- main ------------------------------------------------------------------------------------
-def find_chromium() -> str | None:
-    explicit = os.environ.get("RESNET_LAB_CHROMIUM")
-    for path in ([explicit] if explicit else []) + list(CHROMIUM_CANDIDATES):
-        if path and Path(path).exists():
-            return path
-    return None
-
-
 # --- self-test: notebooks that must pass or fail in a known way ---------------------------------
 _SLIDER_SETUP = """%matplotlib inline
 import ipywidgets as w
