@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import models
+from .models import Shortcut, Variant, check_positive_int, check_shortcut, check_variant
 from .checks import CheckResult, check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,31 +78,13 @@ __all__ = [
     "check_costliest_stage",
 ]
 
-ShortcutOption = Literal["A", "B"]
-Variant = Literal["v1", "v1.5"]
-_SHORTCUTS = ("A", "B")
-_VARIANTS = ("v1", "v1.5")
+ShortcutOption = Shortcut  # the paper's options, as in resnet_lab.models
 
 
 # --- small validators -------------------------------------------------------------------------
-def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (1, 2, 3, ...), got {value!r}")
-
-
 def _non_negative(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0 (0, 1, 2, ...), got {value!r}")
-
-
-def _check_shortcut(shortcut: str) -> None:
-    if shortcut not in _SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {_SHORTCUTS} (A: zero-padding, B: projection), got {shortcut!r}")
-
-
-def _check_variant(variant: str) -> None:
-    if variant not in _VARIANTS:
-        raise ValueError(f"variant must be one of {_VARIANTS} (v1: stride on the 1x1, v1.5: on the 3x3), got {variant!r}")
 
 
 # --- the cost of a layer and of a set of layers -------------------------------------------------
@@ -190,7 +173,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     """Output length of a convolution or pooling along one axis:
     ``floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1``."""
     for name, value in (("size", size), ("kernel", kernel), ("stride", stride), ("dilation", dilation)):
-        _positive(name, value)
+        check_positive_int(name, value)
     _non_negative("padding", padding)
     out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
     if out < 1:
@@ -202,9 +185,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
 
 
 def _check_groups(c_in: int, c_out: int, groups: int) -> None:
-    _positive("in_channels", c_in)
-    _positive("out_channels", c_out)
-    _positive("groups", groups)
+    check_positive_int("in_channels", c_in)
+    check_positive_int("out_channels", c_out)
+    check_positive_int("groups", groups)
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide both in_channels={c_in} and out_channels={c_out}")
 
@@ -212,17 +195,17 @@ def _check_groups(c_in: int, c_out: int, groups: int) -> None:
 def conv2d_params(c_in: int, c_out: int, kernel: int, groups: int = 1, bias: bool = False) -> int:
     """``k*k*C_in*C_out/groups`` weights, plus ``C_out`` biases if ``bias``."""
     _check_groups(c_in, c_out, groups)
-    _positive("kernel", kernel)
+    check_positive_int("kernel", kernel)
     return kernel * kernel * (c_in // groups) * c_out + (c_out if bias else 0)
 
 
 def conv2d_macs(c_in: int, c_out: int, kernel: int, out_h: int, out_w: int | None = None, groups: int = 1) -> int:
     """``H_out*W_out * C_out * (C_in/groups) * k*k``: one k*k*(C_in/groups) dot product per output value."""
     _check_groups(c_in, c_out, groups)
-    _positive("kernel", kernel)
+    check_positive_int("kernel", kernel)
     out_w = out_h if out_w is None else out_w
-    _positive("out_h", out_h)
-    _positive("out_w", out_w)
+    check_positive_int("out_h", out_h)
+    check_positive_int("out_w", out_w)
     return out_h * out_w * c_out * (c_in // groups) * kernel * kernel
 
 
@@ -249,13 +232,13 @@ def conv2d_cost(
 
 def batchnorm_params(channels: int) -> int:
     """A BatchNorm learns a scale and a shift per channel: ``2C`` parameters."""
-    _positive("channels", channels)
+    check_positive_int("channels", channels)
     return 2 * channels
 
 
 def batchnorm_buffers(channels: int) -> int:
     """Running mean and variance (``2C``) plus the ``num_batches_tracked`` counter (1): buffers, not parameters."""
-    _positive("channels", channels)
+    check_positive_int("channels", channels)
     return 2 * channels + 1
 
 
@@ -266,15 +249,15 @@ def batchnorm_cost(name: str, channels: int, size: int) -> LayerCost:
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """``in*out`` weights plus ``out`` biases."""
-    _positive("in_features", in_features)
-    _positive("out_features", out_features)
+    check_positive_int("in_features", in_features)
+    check_positive_int("out_features", out_features)
     return in_features * out_features + (out_features if bias else 0)
 
 
 def linear_macs(in_features: int, out_features: int) -> int:
     """One multiply-add per weight for one input vector."""
-    _positive("in_features", in_features)
-    _positive("out_features", out_features)
+    check_positive_int("in_features", in_features)
+    check_positive_int("out_features", out_features)
     return in_features * out_features
 
 
@@ -304,8 +287,8 @@ def basic_block_cost(
     ``shortcut`` is the option used where the shape changes (A: free, B: 1x1 projection + BN);
     where it does not, the shortcut is the identity and costs nothing.
     """
-    _check_shortcut(shortcut)
-    _positive("stride", stride)
+    check_shortcut(shortcut)
+    check_positive_int("stride", stride)
     c1 = conv2d_cost("conv1", inplanes, planes, 3, in_size, stride=stride, padding=1)
     size = c1.out_shape[1]
     c2 = conv2d_cost("conv2", planes, planes, 3, size, padding=1)
@@ -332,10 +315,10 @@ def bottleneck_cost(
     output has ``planes * expansion`` channels. ``stride_in_1x1`` puts the stride on the first 1x1
     (the paper, "v1") instead of the 3x3 (torchvision, "v1.5").
     """
-    _check_shortcut(shortcut)
-    _positive("stride", stride)
-    _positive("expansion", expansion)
-    _positive("base_width", base_width)
+    check_shortcut(shortcut)
+    check_positive_int("stride", stride)
+    check_positive_int("expansion", expansion)
+    check_positive_int("base_width", base_width)
     width = int(planes * (base_width / 64.0)) * groups
     out_planes = planes * expansion
     stride1, stride3 = (stride, 1) if stride_in_1x1 else (1, stride)
@@ -367,12 +350,12 @@ def make_block(
     :func:`bottleneck_cost` describes, with the same shortcut rule; for checking the formulas."""
     if kind not in ("basic", "bottleneck"):
         raise ValueError(f"kind must be one of ('basic', 'bottleneck'), got {kind!r}")
-    _check_shortcut(shortcut)
+    check_shortcut(shortcut)
     cls: type[models.BasicBlock] | type[models.Bottleneck]
     if kind == "basic":
         cls = models.BasicBlock
     else:
-        _positive("expansion", expansion)
+        check_positive_int("expansion", expansion)
         # models.Bottleneck reads its class attribute ``expansion``; a subclass changes it.
         cls = models.Bottleneck if expansion == 4 else type("Bottleneck", (models.Bottleneck,), {"expansion": expansion})
     out_planes = planes * cls.expansion
@@ -418,9 +401,9 @@ def imagenet_resnet_cost(
     and a ``num_classes``-way fully connected layer. ``variant`` only matters for bottleneck nets.
     """
     _check_imagenet_name(name)
-    _check_variant(variant)
-    _positive("input_size", input_size)
-    _positive("num_classes", num_classes)
+    check_variant(variant)
+    check_positive_int("input_size", input_size)
+    check_positive_int("num_classes", num_classes)
     kind, blocks = IMAGENET_CONFIGS[name]
     stem = conv2d_cost("conv1", 3, 64, 7, input_size, stride=2, padding=3)
     size = stem.out_shape[1]
@@ -455,9 +438,9 @@ def cifar_resnet_cost(
         raise ValueError(
             f"a CIFAR ResNet has depth 6n+2 with n >= 1 (8, 14, 20, 26, 32, 44, 56, 110, 1202, ...), got {depth!r}"
         )
-    _check_shortcut(shortcut)
-    _positive("width", width)
-    _positive("num_classes", num_classes)
+    check_shortcut(shortcut)
+    check_positive_int("width", width)
+    check_positive_int("num_classes", num_classes)
     n = (depth - 2) // 6
     stem = conv2d_cost("conv1", 3, width, 3, input_size, padding=1)
     size = stem.out_shape[1]
@@ -481,7 +464,7 @@ def _on(device: torch.device | str, builder: Callable[[], nn.Module]) -> nn.Modu
 def build_imagenet(name: str, *, variant: Variant = "v1.5", device: torch.device | str = "meta") -> nn.Module:
     """Our ``resnet_lab.models`` ImageNet ResNet, built on ``device`` (``meta``: shapes only, instant)."""
     _check_imagenet_name(name)
-    _check_variant(variant)
+    check_variant(variant)
     builder = getattr(models, name)
     if IMAGENET_CONFIGS[name][0] == "bottleneck":
         return _on(device, lambda: builder(variant=variant))
@@ -521,8 +504,8 @@ def measure_macs(model: nn.Module, input_size: int, in_channels: int = 3) -> Mea
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    _positive("input_size", input_size)
-    _positive("in_channels", in_channels)
+    check_positive_int("input_size", input_size)
+    check_positive_int("in_channels", in_channels)
     tensor = next(iter(model.parameters()), None)
     device = tensor.device if tensor is not None else torch.device("cpu")
     x = torch.zeros(1, in_channels, input_size, input_size, device=device)

@@ -41,12 +41,17 @@ __all__ = [
     "build_model",
     "count_parameters",
     "residual_blocks",
+    "SHORTCUTS",
+    "VARIANTS",
+    "check_positive_int",
+    "check_shortcut",
+    "check_variant",
 ]
 
 Shortcut = Literal["A", "B"]
 Variant = Literal["v1", "v1.5"]
-_SHORTCUTS = ("A", "B")
-_VARIANTS = ("v1", "v1.5")
+SHORTCUTS: tuple[str, ...] = ("A", "B")
+VARIANTS: tuple[str, ...] = ("v1", "v1.5")
 _INIT_MODES = ("fan_out", "fan_in")
 
 
@@ -258,9 +263,22 @@ class PreActBlock(nn.Module):
 BlockType = type[BasicBlock] | type[Bottleneck] | type[PreActBlock]
 
 
-def _check_positive_int(name: str, value: int) -> None:
+def check_positive_int(name: str, value: int) -> None:
+    """ValueError unless ``value`` is an int >= 1 (bools are refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer (1, 2, 3, ...), got {value!r}")
+
+
+def check_shortcut(shortcut: str) -> None:
+    """ValueError unless ``shortcut`` is one of the paper's options "A" or "B"."""
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {SHORTCUTS} (A: zero-padding, B: projection), got {shortcut!r}")
+
+
+def check_variant(variant: str) -> None:
+    """ValueError unless ``variant`` is "v1" (stride on the first 1x1) or "v1.5" (on the 3x3)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS} (v1: stride on the 1x1, v1.5: on the 3x3), got {variant!r}")
 
 
 def _init_weights(model: nn.Module, zero_init_residual: bool, init_mode: str) -> None:
@@ -316,11 +334,10 @@ class CifarResNet(nn.Module):
         init_mode: str = "fan_out",
     ) -> None:
         super().__init__()
-        _check_positive_int("n (blocks per stage)", n)
-        _check_positive_int("width", width)
-        _check_positive_int("num_classes", num_classes)
-        if shortcut not in _SHORTCUTS:
-            raise ValueError(f"shortcut must be one of {_SHORTCUTS} (A: zero-padding, B: projection), got {shortcut!r}")
+        check_positive_int("n (blocks per stage)", n)
+        check_positive_int("width", width)
+        check_positive_int("num_classes", num_classes)
+        check_shortcut(shortcut)
         _check_common(residual, zero_init_residual, init_mode)
         self.n = n
         self.residual = residual
@@ -390,13 +407,12 @@ class ResNet(nn.Module):
         init_mode: str = "fan_out",
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        if variant not in _VARIANTS:
-            raise ValueError(f"variant must be one of {_VARIANTS} (v1: stride on the 1x1, v1.5: on the 3x3), got {variant!r}")
+        check_positive_int("num_classes", num_classes)
+        check_variant(variant)
         if len(layers) != 4:
             raise ValueError(f"layers must give the block count of the 4 stages, got {list(layers)}")
         for count in layers:
-            _check_positive_int("blocks per stage", count)
+            check_positive_int("blocks per stage", count)
         _check_common(residual, zero_init_residual, init_mode)
         self.residual = residual
         self.variant = variant

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from ..arithmetic import Cost, basic_block_cost, bottleneck_cost
+from ..models import check_variant
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -21,7 +22,6 @@ __all__ = ["BlockComparison", "block_comparison", "draw_block_comparison", "make
 
 BasicOn = Literal["output", "width"]
 _BASIC_ON = ("output", "width")
-_VARIANTS = ("v1", "v1.5")
 _ROLE_COLORS = {
     "1st conv": "tab:blue",
     "2nd conv": "tab:orange",
@@ -94,8 +94,7 @@ def block_comparison(
     """
     if basic_on not in _BASIC_ON:
         raise ValueError(f"basic_on must be one of {_BASIC_ON}, got {basic_on!r}")
-    if variant not in _VARIANTS:
-        raise ValueError(f"variant must be one of {_VARIANTS} (v1: stride on the 1x1, v1.5: on the 3x3), got {variant!r}")
+    check_variant(variant)
     bottleneck = bottleneck_cost(in_channels, width, input_size, stride, expansion=expansion,
                                  stride_in_1x1=variant == "v1", shortcut="B")
     basic_in, basic_out = (in_channels, width * expansion) if basic_on == "output" else (width, width)
