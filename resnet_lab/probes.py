@@ -43,6 +43,10 @@ __all__ = [
     "jacobian",
     "block_jacobians",
     "singular_values",
+    "stage_spectra",
+    "ResponseRun",
+    "ResponseExperiment",
+    "response_experiment",
     "block_inputs",
     "response_stds",
     "train_briefly",
@@ -354,6 +358,20 @@ def singular_values(J: Tensor) -> Tensor:
     return torch.linalg.svdvals(J.double()).float()
 
 
+def stage_spectra(stage: nn.Module, x: Tensor) -> tuple[list[Tensor], Tensor]:
+    """Singular values of each block's Jacobian along the forward pass through ``stage``, and of the whole stage.
+
+    ``stage`` is a sequence of blocks (e.g. ``net.layer1``) in eval mode; ``x`` its input (one image).
+    The whole stage's Jacobian is the product of the blocks' (chain rule), so its spectrum shows
+    how the blocks' spectra compound with depth.
+    """
+    per_block, h = [], x.detach()
+    for block in stage:  # type: ignore[attr-defined]
+        per_block.append(singular_values(jacobian(block, h)))
+        h = block(h).detach()
+    return per_block, singular_values(jacobian(stage, x))
+
+
 # --- layer responses (Figure 7) -------------------------------------------------------------------
 def block_inputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """The input of every block for the batch ``x`` (detached), keyed by the block's name."""
@@ -431,6 +449,67 @@ def train_briefly(
         opt.step()
         losses.append(loss.item())
     return losses
+
+
+@dataclass
+class ResponseRun:
+    """One net of the Figure 7 experiment, after its brief training."""
+
+    depth: int
+    residual: bool
+    stds: list[float]  # std of each block's branch output, in forward order
+    losses: list[float]  # training loss of every SGD step
+    gamma_move: float  # mean |gamma - 1| of the branch's last BN: how far training moved it
+    model: nn.Module
+
+    def loss_means(self) -> tuple[float, float, int]:
+        """Mean loss of the first and of the last quarter of the steps, and the quarter's length."""
+        q = max(1, len(self.losses) // 4)
+        return sum(self.losses[:q]) / q, sum(self.losses[-q:]) / q, q
+
+
+@dataclass
+class ResponseExperiment:
+    """Plain and residual nets of several depths, trained briefly, with their layer responses."""
+
+    runs: dict[tuple[int, bool], ResponseRun]  # keyed by (depth, residual)
+    calib_x: Tensor  # images that set the BN statistics (not trained on)
+    measure_x: Tensor  # images on which the responses were measured (neither)
+    lr: float
+
+
+def response_experiment(
+    data: ImageData,
+    depths: Sequence[int],
+    *,
+    width: int,
+    iters: int,
+    batch: int,
+    device: torch.device | str = "cpu",
+    seed: int = 2,
+    base_lr: float = 0.1,
+) -> ResponseExperiment:
+    """The paper's Figure 7 on a small budget: std of the layer responses of plain and residual nets.
+
+    Every net starts from ``torch.manual_seed(0)`` and takes ``iters`` SGD steps of ``batch`` images
+    with the paper's lr 0.1 for 128 images scaled linearly to ``batch``. Then BN statistics are set
+    on two held-back batches and the responses measured on a third one.
+    """
+    batches = probe_batches(data, batch, iters + 3, seed=seed, device=device)
+    calib_x = torch.cat([x for x, _ in batches[-3:-1]])
+    measure_x = batches[-1][0]
+    lr = base_lr * batch / 128
+    runs: dict[tuple[int, bool], ResponseRun] = {}
+    for depth in depths:
+        for residual in (False, True):
+            torch.manual_seed(0)
+            net = cifar_resnet(depth, residual=residual, width=width).to(device)
+            losses = train_briefly(net, batches[:iters], lr=lr)
+            calibrate_batchnorm(net, calib_x)
+            stds = response_stds(net, measure_x)[1]
+            gammas = [(b.bn2.weight - 1).abs().mean().item() for _, b in residual_blocks(net)]
+            runs[(depth, residual)] = ResponseRun(depth, residual, stds, losses, sum(gammas) / len(gammas), net)
+    return ResponseExperiment(runs, calib_x, measure_x, lr)
 
 
 # --- the "-1" correction ---------------------------------------------------------------------------

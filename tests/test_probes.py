@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from resnet_lab import probes
+from resnet_lab.data import synthetic_cifar
 from resnet_lab.models import BasicBlock, PreActBlock, ShortcutA, cifar_resnet, residual_blocks
 
 
@@ -307,3 +308,26 @@ def test_gradient_widget_controls_drive_the_plot() -> None:
     with pytest.raises(ValueError, match="residual"):
         explorer.compute(14, "highway", True, "at init")
     plt.close("all")
+
+
+def test_stage_spectra_follow_the_chain_rule() -> None:
+    torch.manual_seed(0)
+    stage = nn.Sequential(_calibrated_block(BasicBlock), _calibrated_block(BasicBlock))
+    x = torch.randn(1, 4, 5, 5)
+    per_block, whole = probes.stage_spectra(stage, x)
+    J1 = probes.jacobian(stage[0], x)
+    J2 = probes.jacobian(stage[1], stage[0](x).detach())
+    assert torch.allclose(per_block[0], probes.singular_values(J1))
+    assert torch.allclose(per_block[1], probes.singular_values(J2))
+    assert torch.allclose(whole, probes.singular_values(J2 @ J1), atol=1e-4)
+
+
+def test_response_experiment_measures_what_response_stds_measures() -> None:
+    data = synthetic_cifar(64, 8, seed=0)
+    exp = probes.response_experiment(data, (8,), width=2, iters=2, batch=4)
+    assert set(exp.runs) == {(8, False), (8, True)}
+    assert exp.lr == pytest.approx(0.1 * 4 / 128)
+    for (depth, residual), run in exp.runs.items():
+        assert len(run.losses) == 2 and len(run.stds) == 3  # 3 blocks in a depth-8 net
+        assert run.stds == probes.response_stds(run.model, exp.measure_x)[1]
+        assert run.model.residual == residual and run.gamma_move >= 0
