@@ -31,7 +31,7 @@ from torch import nn
 
 from . import models
 from .models import Shortcut, Variant, check_positive_int, check_shortcut, check_variant
-from .checks import CheckResult, check_choice
+from .exercises.core import CheckResult, check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

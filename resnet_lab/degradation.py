@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import CheckResult, check_choice
+from .exercises.core import CheckResult, check_choice
 from .data import ImageData, channel_stats, normalize, train_val_split
 from .models import cifar_resnet
 from .plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title

@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .checks import CheckResult, check_choice, check_number
+from .exercises.core import CheckResult, check_choice, check_number
 from .data import ImageData, channel_stats, data_root, load_cifar10, synthetic_cifar, train_val_split
 from .loader import LOADER_NAMES, DeviceLoader, make_loader
 from .models import MODEL_NAMES, build_model

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import CheckResult, check_choice, check_number
+from .exercises.core import CheckResult, check_choice, check_number
 from .data import ImageData, normalize
 from .models import BasicBlock, Bottleneck, PreActBlock, ShortcutA, residual_blocks
 

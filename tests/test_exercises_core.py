@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from resnet_lab.checks import check_choice, check_number
+from resnet_lab.exercises.core import check_choice, check_number
 
 
 def test_check_number_right_wrong_and_tolerance() -> None:
