@@ -16,7 +16,7 @@ Conventions, stated once and used everywhere in this package:
   value is a dot product over its receptive field, padded zeros included.
 
 Modules: :mod:`.layers` (one layer, ``Cost``), :mod:`.blocks` (residual blocks), :mod:`.networks`
-(whole nets), :mod:`.measure` (PyTorch's count), :mod:`.tables` (the paper's figures, tables, plot).
+(whole nets), :mod:`.variants` (grouped 3x3, wide blocks, WRN and ResNeXt-29), :mod:`.measure` (PyTorch's count), :mod:`.tables` (the paper's figures, tables, plot).
 The architecture facts (shortcut rule, stage table, 6n+2 rule, depth list) are imported from
 :mod:`resnet_lab.models`, never restated. Every closed form has a PyTorch counterpart that
 ``tests/test_arithmetic.py`` compares it with. The lesson's exercise checkers are in
@@ -25,7 +25,7 @@ The architecture facts (shortcut rule, stage table, 6n+2 rule, depth list) are i
 
 from __future__ import annotations
 
-from .blocks import basic_block_cost, bottleneck_cost, make_block, shortcut_cost
+from .blocks import basic_block_cost, bottleneck_cost, make_block, preact_block_cost, shortcut_cost
 from .layers import (
     Cost,
     LayerCost,
@@ -59,11 +59,19 @@ from .tables import (
     plot_stage_macs,
     variant_differences,
 )
+from .variants import (
+    cifar_resnext29_cost,
+    grouped_conv3x3_cost,
+    resnext_block_cost,
+    wide_block_cost,
+    wide_resnet_cost,
+)
 
 __all__ = [
     "LayerCost", "Cost", "stage_of", "conv_output_size", "conv2d_params", "conv2d_macs", "conv2d_cost",
     "batchnorm_params", "batchnorm_buffers", "batchnorm_cost", "linear_params", "linear_macs", "linear_cost",
-    "shortcut_cost", "basic_block_cost", "bottleneck_cost", "make_block",
+    "shortcut_cost", "basic_block_cost", "bottleneck_cost", "preact_block_cost", "make_block",
+    "grouped_conv3x3_cost", "wide_block_cost", "resnext_block_cost", "wide_resnet_cost", "cifar_resnext29_cost",
     "IMAGENET_NAMES", "imagenet_resnet_cost", "cifar_resnet_cost", "build_imagenet", "build_torchvision", "build_cifar",
     "MeasuredMacs", "measure_macs", "Agreement", "compare_with_pytorch",
     "PAPER_TABLE1_FLOPS", "PAPER_TABLE6_PARAMS", "imagenet_rows", "cifar_rows", "format_table",

@@ -15,6 +15,7 @@ from torch import nn
 from ..models import (
     BasicBlock,
     Bottleneck,
+    PreActBlock,
     Shortcut,
     ShortcutA,
     make_shortcut,
@@ -23,7 +24,7 @@ from ..models import (
 )
 from .layers import Cost, LayerCost, batchnorm_cost, conv2d_cost
 
-__all__ = ["shortcut_cost", "basic_block_cost", "bottleneck_cost", "make_block"]
+__all__ = ["shortcut_cost", "basic_block_cost", "bottleneck_cost", "preact_block_cost", "make_block"]
 
 
 def shortcut_cost(
@@ -94,8 +95,27 @@ def bottleneck_cost(
     return Cost(layers + shortcut_cost(inplanes, out_planes, in_size, stride, shortcut)).renamed(prefix)
 
 
+def preact_block_cost(
+    inplanes: int, planes: int, in_size: int, stride: int = 1, *, shortcut: Shortcut = "B",
+    projection_norm: bool = True, prefix: str = "",
+) -> Cost:
+    """A pre-activation basic block: BN - ReLU - 3x3 conv (stride here) - BN - ReLU - 3x3 conv, plus the shortcut.
+
+    The first BN works on the ``inplanes`` input channels. A Wide ResNet block is this block with
+    ``planes = k * 16, k * 32, k * 64`` (dropout costs nothing) and a projection without BN
+    (``projection_norm=False``): widening by ``k`` multiplies the 3x3 weights and MACs by ``k**2``.
+    """
+    validate_shortcut(shortcut)
+    validate_positive_int("stride", stride)
+    c1 = conv2d_cost("conv1", inplanes, planes, 3, in_size, stride=stride, padding=1)
+    size = c1.out_shape[1]
+    layers = (batchnorm_cost("bn1", inplanes, in_size), c1, batchnorm_cost("bn2", planes, size),
+              conv2d_cost("conv2", planes, planes, 3, size, padding=1))
+    return Cost(layers + shortcut_cost(inplanes, planes, in_size, stride, shortcut, norm=projection_norm)).renamed(prefix)
+
+
 def make_block(
-    kind: Literal["basic", "bottleneck"],
+    kind: Literal["basic", "bottleneck", "preact"],
     inplanes: int,
     planes: int,
     stride: int = 1,
@@ -105,14 +125,19 @@ def make_block(
     base_width: int = 64,
     stride_in_1x1: bool = False,
     shortcut: Shortcut = "B",
+    projection_norm: bool = True,
 ) -> nn.Module:
-    """The PyTorch block (from :mod:`resnet_lab.models`) that :func:`basic_block_cost` or
-    :func:`bottleneck_cost` describes, with its shortcut from the same factory; for checking the formulas."""
-    if kind not in ("basic", "bottleneck"):
-        raise ValueError(f"kind must be one of ('basic', 'bottleneck'), got {kind!r}")
+    """The PyTorch block (from :mod:`resnet_lab.models`) that :func:`basic_block_cost`,
+    :func:`bottleneck_cost` or :func:`preact_block_cost` describes, with its shortcut from the same
+    factory; for checking the formulas."""
+    if kind not in ("basic", "bottleneck", "preact"):
+        raise ValueError(f"kind must be one of ('basic', 'bottleneck', 'preact'), got {kind!r}")
     validate_shortcut(shortcut)
     if kind == "basic":
         return BasicBlock(inplanes, planes, stride, make_shortcut(inplanes, planes, stride, shortcut))
+    if kind == "preact":
+        norm = nn.BatchNorm2d if projection_norm else None
+        return PreActBlock(inplanes, planes, stride, make_shortcut(inplanes, planes, stride, shortcut, norm_layer=norm))
     validate_positive_int("expansion", expansion)
     # Bottleneck reads its class attribute ``expansion``; a subclass changes it.
     cls = Bottleneck if expansion == 4 else type("Bottleneck", (Bottleneck,), {"expansion": expansion})

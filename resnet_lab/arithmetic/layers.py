@@ -50,11 +50,11 @@ class LayerCost:
 
 
 def stage_of(name: str) -> str:
-    """The stage a layer belongs to: ``stem`` (first conv and BN), ``layer1``... or ``head`` (fc)."""
+    """The stage a layer belongs to: ``stem`` (first conv and BN), ``layer1``... or ``head`` (final BN, fc)."""
     top = name.split(".", 1)[0]
     if top in ("conv1", "bn1"):
         return "stem"
-    if top == "fc":
+    if top in ("fc", "final_bn"):  # final_bn: the BN-ReLU a pre-activation net puts before its head
         return "head"
     return top
 

@@ -5,6 +5,7 @@
   once in :class:`ResidualBlock`.
 * :mod:`.cifar` -- the CIFAR family (depth 6n+2, :func:`validate_cifar_depth`, :data:`PAPER_CIFAR_DEPTHS`).
 * :mod:`.imagenet` -- the ImageNet family and its one stage table :data:`IMAGENET_STAGES`.
+* :mod:`.variants` -- Wide ResNets and ResNeXt (CIFAR and ImageNet).
 * :mod:`.registry` -- models by name, one registry per family, and :func:`count_parameters`.
 * :mod:`.validation` -- the argument validators (``validate_*``) and option lists.
 
@@ -52,6 +53,16 @@ from .registry import (
     model_family,
     paper_cifar_depth,
 )
+from .variants import (
+    CifarResNeXt,
+    cifar_resnext29,
+    resnext50_32x4d,
+    resnext101_32x8d,
+    validate_wrn_depth,
+    wide_resnet,
+    wide_resnet50_2,
+    wide_resnet101_2,
+)
 from .validation import (
     SHORTCUTS,
     VARIANTS,
@@ -71,6 +82,9 @@ __all__ = [
     # ImageNet family
     "ImageNetSpec", "IMAGENET_STAGES", "PAPER_IMAGENET_NAMES", "imagenet_spec", "ResNet", "build_imagenet_net",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cifar_resnet18",
+    # variants
+    "validate_wrn_depth", "wide_resnet", "CifarResNeXt", "cifar_resnext29", "resnext50_32x4d", "resnext101_32x8d",
+    "wide_resnet50_2", "wide_resnet101_2",
     # registry
     "CIFAR_MODEL_NAMES", "IMAGENET_MODEL_NAMES", "MODEL_NAMES", "model_family", "paper_cifar_depth",
     "build_model", "count_parameters",

@@ -62,6 +62,15 @@ IMAGENET_STAGES: dict[str, ImageNetSpec] = {
     "resnet101": ImageNetSpec("bottleneck", (3, 4, 23, 3)),
     "resnet152": ImageNetSpec("bottleneck", (3, 8, 36, 3)),
 }
+# The variants keep ResNet-50/101's stages and widen or group the bottleneck's 3x3:
+# ResNeXt (Xie et al. 2017, "32x4d": 32 groups of 4 channels per 64 planes) and Wide ResNet-50/101
+# (torchvision's: twice the bottleneck width, base width 128).
+IMAGENET_STAGES.update({
+    "resnext50_32x4d": ImageNetSpec("bottleneck", IMAGENET_STAGES["resnet50"].layers, groups=32, width_per_group=4),
+    "resnext101_32x8d": ImageNetSpec("bottleneck", IMAGENET_STAGES["resnet101"].layers, groups=32, width_per_group=8),
+    "wide_resnet50_2": ImageNetSpec("bottleneck", IMAGENET_STAGES["resnet50"].layers, width_per_group=128),
+    "wide_resnet101_2": ImageNetSpec("bottleneck", IMAGENET_STAGES["resnet101"].layers, width_per_group=128),
+})
 """THE table of the ImageNet networks: block type, blocks per stage and bottleneck grouping."""
 
 PAPER_IMAGENET_NAMES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")

@@ -1,9 +1,11 @@
 """Models by name, one registry per family, so that each name has one meaning.
 
 * :data:`CIFAR_MODEL_NAMES`: networks made for 32x32 images (the paper's CIFAR family
-  ``resnet20`` ... ``resnet1202``, its plain and pre-activation twins, the CIFAR-style ResNet-18).
+  ``resnet20`` ... ``resnet1202``, its plain and pre-activation twins, the CIFAR-style ResNet-18,
+  the Wide ResNets ``wrn16_8``, ``wrn28_10``, ``wrn40_4`` and ``resnext29_8x64d``/``_16x64d``).
 * :data:`IMAGENET_MODEL_NAMES`: the ImageNet architectures (7x7 stride-2 stem, max-pool, four
-  stages), ``resnet18`` ... ``resnet152``, exactly torchvision's layers.
+  stages), ``resnet18`` ... ``resnet152``, ``resnext50_32x4d`` ... ``wide_resnet101_2``,
+  exactly torchvision's layers.
 
 So ``resnet20`` is a CIFAR net and ``resnet18`` is the ImageNet architecture; the CIFAR-adapted
 ResNet-18 is ``cifar_resnet18``. :func:`build_model` builds any of them for ``num_classes`` classes,
@@ -21,6 +23,7 @@ from torch import nn
 
 from .cifar import PAPER_CIFAR_DEPTHS, cifar_resnet
 from .imagenet import IMAGENET_STAGES, build_imagenet_net, cifar_resnet18
+from .variants import cifar_resnext29, wide_resnet
 
 __all__ = [
     "CIFAR_MODEL_NAMES",
@@ -38,13 +41,22 @@ _CIFAR_PREFIXES: dict[str, dict[str, object]] = {
     "plain": {"residual": False},
     "preact_resnet": {"preact": True},
 }
-_CIFAR_OTHER: dict[str, Callable[..., nn.Module]] = {"cifar_resnet18": cifar_resnet18}
+_CIFAR_OTHER: dict[str, Callable[..., nn.Module]] = {
+    "cifar_resnet18": cifar_resnet18,
+    # Wide ResNets of Zagoruyko and Komodakis (2016), Table 1 and 4: WRN-depth-k.
+    "wrn16_8": lambda **kw: wide_resnet(16, 8, **kw),
+    "wrn28_10": lambda **kw: wide_resnet(28, 10, **kw),
+    "wrn40_4": lambda **kw: wide_resnet(40, 4, **kw),
+    # ResNeXt-29 of Xie et al. (2017), Table 7: cardinality x bottleneck width.
+    "resnext29_8x64d": lambda **kw: cifar_resnext29(8, 64, **kw),
+    "resnext29_16x64d": lambda **kw: cifar_resnext29(16, 64, **kw),
+}
 
 CIFAR_MODEL_NAMES: tuple[str, ...] = (
     *(f"{prefix}{d}" for prefix in _CIFAR_PREFIXES for d in PAPER_CIFAR_DEPTHS),
     *_CIFAR_OTHER,
 )
-"""Networks for 32x32 inputs (the paper's CIFAR family and the CIFAR-style ResNet-18)."""
+"""Networks for 32x32 inputs (the paper's CIFAR family, the CIFAR-style ResNet-18, Wide ResNets, ResNeXt-29)."""
 
 IMAGENET_MODEL_NAMES: tuple[str, ...] = tuple(IMAGENET_STAGES)
 """ImageNet architectures (torchvision's layers; in :func:`build_model` with ``num_classes`` classes)."""
