@@ -24,18 +24,18 @@ import importlib.metadata
 import os
 import platform
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import store
 from .profiles import PROFILE_ENV, Profile, get_profile
 
 __all__ = ["DISTRIBUTION", "RUNS_ENV", "Session", "start", "environment_problems", "choose_runs_dir"]
 
 DISTRIBUTION = "resnet-lab"  # the name pip knows the package by (pyproject's [project] name)
-RUNS_ENV = "RESNET_LAB_RUNS"  # folder for checkpoints and result caches (cpu and gpu profiles)
+RUNS_ENV = store.RUNS_ENV  # folder for checkpoints and result caches (cpu and gpu profiles)
 
 # What each profile is for, in the words the summary prints (the budgets themselves live in profiles.py).
 _PROFILE_PURPOSE = {
@@ -146,26 +146,9 @@ def _import_libraries() -> dict[str, str]:
 
 
 # --- the runs folder ---------------------------------------------------------------------------------
-def _persistent_runs_dir() -> Path:
-    """``$RESNET_LAB_RUNS``, else ``<$XDG_CACHE_HOME or ~/.cache>/resnet_lab/runs``."""
-    # TODO(after the store merge): return resnet_lab.store.runs_dir(), the one place that decides folders.
-    env = os.environ.get(RUNS_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "resnet_lab" / "runs"
-
-
 def choose_runs_dir(profile: Profile) -> tuple[Path, bool]:
-    """``(folder, temporary)``: a fresh temporary folder for the quick profile, else the persistent one.
-
-    The quick profile runs in tests and CI, which must always train with the current code instead of
-    loading a result an older version cached; the cpu and gpu profiles keep their runs so a re-run
-    resumes a checkpoint or reuses a finished experiment.
-    """
-    if profile.name == "quick":
-        return Path(tempfile.mkdtemp(prefix="resnet_lab_runs_")), True
-    return _persistent_runs_dir(), False
+    """``(folder, temporary)``: decided by :func:`resnet_lab.store.choose_runs_dir`, the one place for folders."""
+    return store.choose_runs_dir(profile.name)
 
 
 # --- start -------------------------------------------------------------------------------------------

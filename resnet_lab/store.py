@@ -34,6 +34,7 @@ __all__ = [
     "fingerprint",
     "settings_key",
     "runs_dir",
+    "choose_runs_dir",
     "cache_path",
     "cached_json",
     "clean_stale_temporaries",
@@ -144,6 +145,18 @@ def runs_dir() -> Path:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "resnet_lab" / "runs"
+
+
+def choose_runs_dir(profile_name: str) -> tuple[Path, bool]:
+    """``(folder, temporary)``: a fresh temporary folder for the ``quick`` profile, else :func:`runs_dir`.
+
+    The quick profile runs in tests and CI, which must always train with the current code instead of
+    loading a result an older version cached; the cpu and gpu profiles keep their runs, so a re-run
+    resumes a checkpoint or reuses a finished experiment.
+    """
+    if profile_name == "quick":
+        return Path(tempfile.mkdtemp(prefix="resnet_lab_runs_")), True
+    return runs_dir(), False
 
 
 def cache_path(kind: str, key: str, suffix: str, root: str | Path | None = None) -> Path:
