@@ -38,6 +38,7 @@ __all__ = [
     "cache_path",
     "cached_json",
     "clean_stale_temporaries",
+    "check_writable",
 ]
 
 RUNS_ENV = "RESNET_LAB_RUNS"
@@ -182,6 +183,19 @@ def cached_json(
     result = compute()
     atomic_write_json(path, result)
     return result, False
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there; StoreError naming it if not."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise StoreError(f"cannot write to {folder}: {exc.strerror or exc} (is it writable, is the disk full?)") from exc
+    return folder
 
 
 def clean_stale_temporaries(folder: str | Path) -> list[Path]:

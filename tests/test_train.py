@@ -266,7 +266,7 @@ def test_more_epochs_resume_from_last_checkpoint(tmp_path, data):
     # a finished run does not train again
     h3 = quiet_fit(small(), data, replace(cfg, epochs=2))
     assert h3.epoch == [1, 2]
-    with pytest.raises(ValueError, match="model='resnet20'"):
+    with pytest.raises(ValueError, match="model: 'resnet20' -> 'resnet32'"):
         quiet_fit(small(), data, tiny(model="resnet32", checkpoint_dir=str(tmp_path)))
 
 
@@ -456,3 +456,97 @@ def test_checkers_compute_their_answers():
     assert check_no_decay_count(n_bn_and_bias, model) and not check_no_decay_count(n_bn_and_bias + 1, model)
     assert check_selection_split("validation") and not check_selection_split("test")
     assert "not one of" in str(check_selection_split("dev"))
+
+
+# --- issue 14: training never loses or mislabels a learner's results ---------------------------------
+def test_resume_refuses_a_run_with_other_settings_or_data(tmp_path, data):
+    cfg = tiny(epochs=1, checkpoint_dir=str(tmp_path))
+    quiet_fit(small(), data, cfg)
+    for change, needle in ((dict(seed=1), "seed: 3 -> 1"), (dict(lr=0.05), "lr: "), (dict(n_val=100), "n_val")):
+        with pytest.raises(ValueError, match=needle) as err:
+            quiet_fit(small(), data, replace(cfg, **change))
+        assert "--checkpoint-dir" in str(err.value) and "--no-resume" in str(err.value)
+    other = synthetic_cifar(len(data.y_train), len(data.y_test), seed=7)  # same sizes, other images
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        quiet_fit(small(), other, cfg)
+
+
+def test_no_resume_moves_the_earlier_run_aside(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    cfg = tiny(epochs=1, checkpoint_dir=str(run))
+    quiet_fit(small(), data, cfg)
+    before = torch.load(run / "last.pt", weights_only=True)["history"]
+    fit(small(), data, replace(cfg, resume=False), progress=False, max_iters=1)
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.previous-")]
+    assert len(moved) == 1 and "moved to" in capsys.readouterr().out
+    assert torch.load(moved[0] / "last.pt", weights_only=True)["history"] == before
+
+
+def test_best_weights_travel_with_their_history(tmp_path, data):
+    cfg = tiny(epochs=2, checkpoint_dir=str(tmp_path))
+    model = small()
+    h = quiet_fit(model, data, cfg)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["best"]["epoch"] == h.best_epoch == h.meta["restored_epoch"]
+    for k, v in state["best"]["model"].items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    # a best.pt deleted by hand changes nothing: the weights that are restored come from last.pt
+    (tmp_path / "best.pt").unlink()
+    again = small()
+    h2 = quiet_fit(again, data, cfg)
+    assert h2.meta["restored_epoch"] == h.best_epoch
+    assert state_digest(again) == state_digest(model)
+
+
+def test_a_missing_best_is_said_plainly(tmp_path, data, capsys):
+    cfg = tiny(epochs=1, checkpoint_dir=str(tmp_path))
+    quiet_fit(small(), data, cfg)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["best"] = None  # e.g. written by a version that kept the best weights elsewhere
+    save_checkpoint(tmp_path / "last.pt", state)
+    h = fit(small(), data, cfg, progress=False)
+    assert h.meta["restored_epoch"] is None and "were not saved" in capsys.readouterr().out
+
+
+def test_stale_temporaries_are_cleaned_and_unwritable_folders_fail_first(tmp_path, data):
+    (tmp_path / ".last.pt.abc.tmp").write_bytes(b"half a checkpoint")
+    quiet_fit(small(), data, tiny(epochs=1, checkpoint_dir=str(tmp_path)), max_iters=1)
+    assert not list(tmp_path.glob(".*.tmp"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="a_file"):
+        quiet_fit(small(), data, tiny(epochs=1, checkpoint_dir=str(blocker / "run")), max_iters=1)
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path, data):
+    with pytest.raises(FloatingPointError, match="diverged"):
+        quiet_fit(small(), data, tiny(epochs=1, lr=1e30, checkpoint_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--synthetic", "--n-train", "0"], "--n-train"),
+    (["--synthetic", "--max-iters", "0"], "--max-iters"),
+    (["--synthetic", "--model", "resnet18", "--width", "8"], "--width"),
+    (["--synthetic", "--n-train", "300", "--n-val", "300"], "--n-val"),
+    (["--synthetic", "--n-train", "300", "--batch-size", "512"], "--batch-size"),
+    (["--synthetic", "--amp", "fp16"], "fp16"),
+])
+def test_cli_user_errors_are_one_line_and_exit_2(argv, needle, capsys):
+    if "fp16" in argv and torch.cuda.is_available():
+        pytest.skip("fp16 is valid on CUDA")
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--epochs", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and needle in err and "Traceback" not in err
+
+
+def test_cli_defaults_work_together_and_history_path_is_checked_first(tmp_path, capsys):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--synthetic", "--epochs", "1", "--no-progress", "--history-json", str(blocker / "h.json")])
+    assert exit_.value.code == 2 and "--history-json" in capsys.readouterr().err
+    out = tmp_path / "h.json"
+    code = main(["--synthetic", "--n-train", "1200", "--width", "4", "--epochs", "1", "--no-progress",
+                 "--history-json", str(out)])
+    assert code == 0 and json.loads(out.read_text())["config"]["n_val"] == 120  # a tenth of 1,200

@@ -20,13 +20,33 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from ..data import ImageData, data_root, load_cifar10, synthetic_cifar
 from ..loader import LOADER_NAMES
-from ..models import MODEL_NAMES
+from ..models import MODEL_NAMES, paper_cifar_depth
+from .. import store
 from .checkpoint import state_digest
+from .schedule import resolve_amp
 from .config import AMP_MODES, SCHEDULES, TrainConfig, recipe
 from .distributed import setup_distributed
 from .evaluate import final_test
 from .fit import fit
 from .config import make_model
+
+
+SYNTHETIC_TRAIN = 10_000  # stand-in training images when --n-train is not given
+DEFAULT_N_VAL = 5000  # the paper-faithful 45k/5k split of CIFAR-10's 50k training images
+
+
+def default_n_val(n_images: int) -> int:
+    """5,000 validation images (CIFAR-10's 45k/5k split), or a tenth of a smaller training set."""
+    return DEFAULT_N_VAL if n_images >= 10 * DEFAULT_N_VAL else max(1, n_images // 10)
+
+
+def _check_output(flag: str, path: str | None) -> None:
+    """Fail before training if an output file's folder cannot be written."""
+    if path:
+        try:
+            store.check_writable(Path(path).expanduser().parent)
+        except store.StoreError as exc:
+            raise ValueError(f"{flag}: {exc}") from exc
 
 
 def load_data(
@@ -43,8 +63,11 @@ def load_data(
     Downloads only if ``download``. A missing folder or archive without ``download`` raises
     FileNotFoundError explaining how to get the data.
     """
+    for flag, value in (("--n-train", n_train), ("--n-test", n_test)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive number of images, got {value}")
     if synthetic:
-        return synthetic_cifar(n_train or 5000, n_test or 1000, seed=seed)
+        return synthetic_cifar(n_train or SYNTHETIC_TRAIN, n_test or 1000, seed=seed)
     root = Path(data_dir).expanduser() if data_dir is not None else data_root()
     if not root.exists() and not download:
         raise FileNotFoundError(
@@ -59,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m resnet_lab.train",
         description="Train a ResNet on CIFAR-10 (or the synthetic stand-in). Runs under torchrun as DDP.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", default=d.model, help=f"one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -71,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--schedule", default=None, help=f"one of: {', '.join(SCHEDULES)} (default: the model's recipe)")
     p.add_argument("--warmup-epochs", type=float, default=None, help="default: the model's recipe")
-    p.add_argument("--n-val", type=int, default=d.n_val, help="validation images held out of the training set")
+    p.add_argument("--n-val", type=int, default=None, help="validation images held out of the training set (default: 5000, or a tenth of fewer than 50,000)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--amp", default=d.amp, help=f"one of: {', '.join(AMP_MODES)}")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
@@ -112,37 +136,67 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def config_from_argv(argv: Sequence[str]) -> TrainConfig:
     """The :class:`TrainConfig` that ``python -m resnet_lab.train ARGV`` would train with."""
-    return _config_from_args(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    if args.n_val is None:
+        args.n_val = DEFAULT_N_VAL
+    return _config_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: ``python -m resnet_lab.train --help``. Returns the exit status."""
+    """The command line: ``python -m resnet_lab.train --help``. Returns the exit status.
+
+    A user error (bad flag values, data that is missing or corrupt, a checkpoint of another run, an
+    unwritable output folder) prints one line naming the flag and exits with status 2, no traceback;
+    a diverged run (non-finite loss) exits with status 3, keeping its last good checkpoint.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        config = _config_from_args(args)
+        if args.width is not None and paper_cifar_depth(args.model) is None:
+            raise ValueError(f"--width applies only to the paper's CIFAR nets (resnetN, plainN, preact_resnetN), "
+                             f"not to {args.model!r}; leave --width out")
+        if args.max_iters is not None and args.max_iters < 1:
+            raise ValueError(f"--max-iters must be a positive number of steps, got {args.max_iters}")
         data = load_data(args.data_dir, synthetic=args.synthetic, download=args.download, n_train=args.n_train,
                          n_test=args.n_test, seed=args.seed)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))  # exits with status 2 and the message
+        if args.n_val is None:
+            args.n_val = default_n_val(len(data.y_train))
+        if args.n_val >= len(data.y_train):
+            raise ValueError(f"--n-val {args.n_val} leaves no training images of the {len(data.y_train)}; lower --n-val")
+        config = _config_from_args(args)
+        if args.batch_size > len(data.y_train) - args.n_val:
+            raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(data.y_train) - args.n_val} "
+                             "training images; lower --batch-size or raise --n-train")
+        import torch
+
+        resolve_amp(config.amp, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        _check_output("--history-json", args.history_json)
+        _check_output("--digest-dir", str(Path(args.digest_dir) / "x") if args.digest_dir else None)
+    except (ValueError, FileNotFoundError, store.StoreError) as exc:
+        parser.error(str(exc).replace("resume=False", "--no-resume"))  # exits with status 2 and the message
     rank, world, device = setup_distributed()
     try:
         model = make_model(config, num_classes=len(data.classes))
         if rank == 0:
             print(f"{config.model} on {data!r}; {world} process(es) on {device}")
-        history = fit(model, data, config, device=device, progress=not args.no_progress, max_iters=args.max_iters,
-                      restore_best=not args.keep_last)
+        try:
+            history = fit(model, data, config, device=device, progress=not args.no_progress,
+                          max_iters=args.max_iters, restore_best=not args.keep_last)
+        except (ValueError, store.StoreError) as exc:
+            print(f"{parser.prog}: error: {str(exc).replace('resume=False', '--no-resume')}", file=sys.stderr)
+            return 2
+        except FloatingPointError as exc:
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+            return 3
         result: dict[str, Any] = {"history": history.to_dict(), "config": config.to_dict()}
         if args.test and not history.meta["interrupted"] and rank == 0:
             test = final_test(model, data, history, device=device)
             result["test"] = {"loss": test.loss, "accuracy": test.accuracy, "n": test.n}
         if args.digest_dir:
-            Path(args.digest_dir).mkdir(parents=True, exist_ok=True)
-            (Path(args.digest_dir) / f"rank{rank}.json").write_text(
-                json.dumps({"rank": rank, "world_size": world, "digest": state_digest(model)})
-            )
+            store.atomic_write_json(Path(args.digest_dir) / f"rank{rank}.json",
+                                    {"rank": rank, "world_size": world, "digest": state_digest(model)})
         if args.history_json and rank == 0:
-            Path(args.history_json).write_text(json.dumps(result, indent=1))
+            store.atomic_write_json(args.history_json, result)
         return 130 if history.meta["interrupted"] else 0
     finally:
         if dist.is_available() and dist.is_initialized():

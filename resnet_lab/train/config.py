@@ -104,7 +104,7 @@ class TrainConfig:
             if _paper_depth(self.model) is None:
                 raise ValueError(
                     f"width applies only to the paper's CIFAR nets (resnetN, plainN, preact_resnetN with N = 6n+2), "
-                    f"not to {self.model!r}; use width=None"
+                    f"not to {self.model!r}; leave --width (width) unset"
                 )
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def recipe(
     * ``cifar_resnet18`` (and the other ImageNet-shaped nets): 11M parameters overfit 45k images
       more, so weight decay 5e-4 and the cosine schedule, the usual recipe for ~95% on CIFAR-10.
 
-    ``width`` applies to the paper's CIFAR nets only and is ignored for the others.
+    ``width`` applies to the paper's CIFAR nets only and is ignored for the others (the command line refuses it).
     """
     depth = _paper_depth(model)
     if depth is not None:

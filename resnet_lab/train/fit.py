@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from ..data import ImageData, channel_stats, train_val_split
 from ..loader import DeviceLoader, make_loader
+from .. import store
 from .checkpoint import _cpu_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, _is_int
 from .core import autocast as _autocast, train_step
@@ -33,14 +34,41 @@ from .live import _LivePlot, _progress_bar
 from .schedule import lr_at, make_optimizer, resolve_amp
 
 
-def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    old = state["config"]
-    for key in ("model", "width", "batch_size"):
-        if old.get(key) != getattr(config, key):
-            raise ValueError(
-                f"checkpoint {path} was written with {key}={old.get(key)!r}, this run has {key}={getattr(config, key)!r}. "
-                "Use another checkpoint_dir, or resume=False to start over."
-            )
+# Settings that do not change what a run computes; every other TrainConfig field must match to resume.
+# ``epochs`` may grow: extending a finished run is a resume by design (the schedule is refitted to the new length).
+_NOT_RESULT_KEYS = frozenset({"checkpoint_dir", "resume", "num_workers", "eval_batch_size", "compile", "epochs"})
+_DATA_KEYS = ("data", "source", "data_fingerprint", "n_train", "n_val")
+
+
+def _resume_mismatch(state: dict[str, Any], config: TrainConfig, meta: dict[str, Any]) -> list[str]:
+    """The differences (``"lr: 0.1 -> 0.05"``) between a checkpoint's run and this one; empty if none."""
+    old_cfg, new_cfg = state["config"], config.to_dict()
+    diffs = [f"{k}: {old_cfg.get(k)!r} -> {new_cfg[k]!r}" for k in new_cfg
+             if k not in _NOT_RESULT_KEYS and old_cfg.get(k) != new_cfg[k]]
+    old_meta = state["history"].get("meta", {})
+    diffs += [f"{k}: {old_meta.get(k)!r} -> {meta.get(k)!r}" for k in _DATA_KEYS if old_meta.get(k) != meta.get(k)]
+    return diffs
+
+
+def _check_resume(state: dict[str, Any], config: TrainConfig, meta: dict[str, Any], path: Path) -> None:
+    diffs = _resume_mismatch(state, config, meta)
+    if diffs:
+        raise ValueError(
+            f"{path} belongs to a different run ({'; '.join(diffs)}), so it cannot be resumed. Use another "
+            "checkpoint folder (--checkpoint-dir / checkpoint_dir), or start over with --no-resume (resume=False), "
+            "which moves the earlier run aside instead of deleting it."
+        )
+
+
+def _move_aside(ckpt_dir: Path) -> Path:
+    """Rename an earlier run's folder to ``<name>.previous-<timestamp>`` and return the new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = ckpt_dir.with_name(f"{ckpt_dir.name}.previous-{stamp}")
+    i = 1
+    while target.exists():
+        target, i = ckpt_dir.with_name(f"{ckpt_dir.name}.previous-{stamp}-{i}"), i + 1
+    ckpt_dir.rename(target)
+    return target
 
 
 def _fmt_epoch(history: History, total_epochs: int) -> str:
@@ -131,15 +159,28 @@ def fit(
         "total_steps": total_steps, "world_size": world, "device": str(dev), "torch": str(torch.__version__),
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off", "channels_last": channels_last,
         "resumed_from": [], "interrupted": False,
+        "data_fingerprint": store.fingerprint(data.x_train) + store.fingerprint(data.y_train),
     })
     start_epoch, start_batch, partial = 0, 0, None
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     last_path = ckpt_dir / "last.pt" if ckpt_dir else None
     best_path = ckpt_dir / "best.pt" if ckpt_dir else None
     best_state: dict[str, Tensor] | None = None
+    best_epoch_saved: int | None = None
+    if ckpt_dir is not None and main_rank:
+        store.clean_stale_temporaries(ckpt_dir)  # left by a save that was killed
+        if not config.resume and last_path is not None and last_path.exists():
+            moved = _move_aside(ckpt_dir)
+            if verbose:
+                print(f"starting over: the earlier run in {ckpt_dir} was moved to {moved}")
+        store.check_writable(ckpt_dir)  # before the first step, not after hours of training
+    if world > 1:
+        dist.barrier()
     if last_path is not None and config.resume and last_path.exists():
         state = load_checkpoint(last_path, map_location=dev)
-        _check_resume(state, config, last_path)
+        _check_resume(state, config, history.meta, last_path)
+        if state.get("best"):
+            best_state, best_epoch_saved = state["best"]["model"], int(state["best"]["epoch"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state and state["scaler"]:
@@ -167,7 +208,9 @@ def fit(
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
             "epoch": epoch, "batch": batch, "step": step, "history": history.to_dict(),
-            "config": config.to_dict(), "partial": part, "format": 1,
+            "config": config.to_dict(), "partial": part, "format": 2,
+            # The best validation epoch's weights live in the same atomic file as the history that names it.
+            "best": {"epoch": best_epoch_saved, "model": best_state} if best_state is not None else None,
         }
 
     step = start_epoch * steps_per_epoch + start_batch
@@ -217,6 +260,12 @@ def fit(
                 for buf in model.buffers():  # BN statistics: make every rank hold rank 0's
                     dist.broadcast(buf, 0)
             loss_sum, correct, seen = totals.tolist()
+            if not math.isfinite(loss_sum):
+                where = f" ({last_path} still holds the last good epoch)" if last_path is not None and last_path.exists() else ""
+                raise FloatingPointError(
+                    f"the training loss became {loss_sum / max(seen, 1)} in epoch {epoch + 1}: training diverged{where}. "
+                    "Lower the learning rate (--lr) or add warm-up (--warmup-epochs)."
+                )
             val = _evaluate_loader(model, val_loader, amp_dtype) if val_loader is not None else None
             history.append(
                 epoch=epoch + 1, step=step, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
@@ -225,8 +274,8 @@ def fit(
                 epoch_time_s=time.perf_counter() - t_epoch + prior_time,
             )
             is_best = val is not None and history.best_epoch == epoch + 1
-            if is_best and best_path is None:
-                best_state = _cpu_state(model)
+            if is_best:
+                best_state, best_epoch_saved = _cpu_state(model), epoch + 1
             if main_rank and ckpt_dir is not None:
                 state = checkpoint(epoch + 1, 0, step, None)
                 save_checkpoint(last_path, state)  # type: ignore[arg-type]
@@ -247,7 +296,8 @@ def fit(
             train_time += time.perf_counter() - t0
         loss_sum, correct, seen = sums.tolist()
         part = {"loss_sum": loss_sum, "correct": correct, "seen": seen, "time_s": train_time}
-        msg = f"interrupted in epoch {epoch + 1}, after {batch} of its {steps_per_epoch} batches"
+        msg = (f"interrupted in epoch {epoch + 1}, after {batch} of its {steps_per_epoch} batches" if batch < steps_per_epoch
+               else f"interrupted at the end of epoch {epoch + 1} (all {steps_per_epoch} batches done)")
         if main_rank and last_path is not None:
             in_epoch = len(history) <= epoch  # False when the epoch was already recorded
             state = checkpoint(epoch if in_epoch else epoch + 1, batch if in_epoch else 0, step, part if in_epoch else None)
@@ -263,9 +313,11 @@ def fit(
     if world > 1:
         dist.barrier()  # rank 0 has finished writing best.pt
     if restore_best and not history.meta["interrupted"] and history.best_epoch is not None:
-        if best_path is not None and best_path.exists():
-            model.load_state_dict(load_checkpoint(best_path, map_location=dev)["model"])
-        elif best_state is not None:
+        if best_state is not None and best_epoch_saved == history.best_epoch:
             model.load_state_dict(best_state)
-        history.meta["restored_epoch"] = history.best_epoch
+            history.meta["restored_epoch"] = history.best_epoch
+        else:  # never test other weights as if they were the best ones
+            history.meta["restored_epoch"] = None
+            if main_rank and verbose:
+                print(f"the weights of the best epoch ({history.best_epoch}) were not saved; keeping the last weights")
     return history
