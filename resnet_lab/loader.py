@@ -173,7 +173,7 @@ class DeviceLoader:
             return shard(epoch_permutation(n, epoch, self.seed), self.rank, self.world_size)
         return torch.arange(self.rank, n, self.world_size)
 
-    def normalise(self, images: Tensor) -> Tensor:
+    def normalize(self, images: Tensor) -> Tensor:
         """uint8 (N, C, H, W) on the device -> normalised float32 (channels_last if asked)."""
         x = images.float() * self._scale + self._shift
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -187,7 +187,7 @@ class DeviceLoader:
             if self.train:
                 self._gen.manual_seed(((self.seed * _MIX + epoch) * _MIX + b) * 64 + self.rank)
                 x = random_crop_flip(x, self._gen, self.pad)
-            yield self.normalise(x), self.labels[idx]
+            yield self.normalize(x), self.labels[idx]
 
 
 class UInt8ImageDataset(Dataset):
