@@ -47,13 +47,11 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 FIRST_CELL = """\
 %matplotlib inline
 import sys
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:  # install resnet_lab from the repository (elsewhere `make lab` has installed it)
+if "google.colab" in sys.modules:  # on Colab, install resnet_lab from the repository first
     %pip install --quiet "resnet-lab @ git+{repo_url}"
     if _exit_code: raise RuntimeError("Installing resnet_lab failed (see pip's error above); re-run this cell.")
 import resnet_lab
-lab = resnet_lab.start()  # checks the setup, chooses the run profile and the runs folder, prints them
-profile = lab.profile"""
+lab = resnet_lab.start(); profile = lab.profile  # checks the setup; prints the run profile, device, data, runs folder"""
 
 # Public names of ipywidgets 7.7.1 (the version Colab ships), copied from that release's
 # ipywidgets/__init__.py and ipywidgets/widgets/__init__.py. A name outside this set breaks on Colab.
@@ -161,7 +159,7 @@ lab = shell.user_ns.get("lab")
 with open(report, "w") as f:
     json.dump({"error": type(error).__name__ if error else None, "message": str(error or ""),
                "commands": commands, "imported": "resnet_lab" in sys.modules,
-               "in_colab": shell.user_ns.get("IN_COLAB"), "lab": repr(lab) if lab is not None else None,
+               "in_colab": "google.colab" in sys.modules, "lab": repr(lab) if lab is not None else None,
                "profile": getattr(shell.user_ns.get("profile"), "name", None)}, f)
 """
 
