@@ -24,6 +24,9 @@ from torch import Tensor
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "damaged_cifar10_files",
+    "repair_cifar10",
+    "extract_cifar10",
     "CIFAR10_URL",
     "CIFAR10_MD5",
     "DATA_ENV",
@@ -52,6 +55,14 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 _ARCHIVE = "cifar-10-python.tar.gz"
 _FOLDER = "cifar-10-batches-py"
 _FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
+
+
+def _expected_md5s() -> dict[str, str]:
+    """md5 of every extracted file, from torchvision's own list (``CIFAR10.train_list`` etc.)."""
+    from torchvision.datasets import CIFAR10
+
+    pairs = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    return {name: md5 for name, md5 in pairs}
 
 
 @dataclass(frozen=True)
@@ -154,9 +165,57 @@ def download_cifar10(root: str | Path | None = None, url: str = CIFAR10_URL) -> 
             raise RuntimeError(f"could not download CIFAR-10 from {url}: {exc}. {_manual_instructions(root)}") from exc
         finally:
             tmp.unlink(missing_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(root, filter="data")
-    return root / _FOLDER
+    return extract_cifar10(archive, root)
+
+
+def extract_cifar10(archive: str | Path, root: str | Path) -> Path:
+    """Extract the archive into a temporary folder inside ``root``, then rename it into place.
+
+    An interrupted extraction never leaves a half-filled ``cifar-10-batches-py``; a damaged folder
+    already there is replaced only once the new one is complete.
+    """
+    root = Path(root)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        target = root / _FOLDER
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / _FOLDER, target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def damaged_cifar10_files(root: str | Path | None = None) -> list[str]:
+    """Names of the extracted CIFAR-10 files that are missing or whose md5 is not torchvision's."""
+    folder = Path(root if root is not None else data_root()) / _FOLDER
+    return [name for name, md5 in _expected_md5s().items()
+            if not (folder / name).is_file() or _md5(folder / name) != md5]
+
+
+def repair_cifar10(root: str | Path) -> None:
+    """Check every extracted file; re-extract from a verified archive if one is damaged, else say which.
+
+    Raises ValueError naming the damaged files and the way out when no verified archive is at hand.
+    """
+    root = Path(root)
+    bad = damaged_cifar10_files(root)
+    if not bad:
+        return
+    archive = root / _ARCHIVE
+    if archive.is_file() and _md5(archive) == CIFAR10_MD5:
+        extract_cifar10(archive, root)
+        bad = damaged_cifar10_files(root)
+        if not bad:
+            return
+    raise ValueError(
+        f"CIFAR-10 in {root / _FOLDER} is damaged: {', '.join(bad)} "
+        f"{'is' if len(bad) == 1 else 'are'} missing or not the original file (md5 differs). Delete that folder "
+        f"and place the original {_ARCHIVE} (md5 {CIFAR10_MD5}) in {root}, or allow the download "
+        f"({DOWNLOAD_ENV}=1 / --download); the archive is then verified and extracted again."
+    )
 
 
 def load_cifar10(
@@ -175,6 +234,7 @@ def load_cifar10(
         if not allowed:
             raise FileNotFoundError(_manual_instructions(root))
         download_cifar10(root, mirror or CIFAR10_URL)
+    repair_cifar10(root)
     splits = []
     for train in (True, False):
         ds = CIFAR10(str(root), train=train, download=False)  # checks every file's md5

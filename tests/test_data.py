@@ -122,6 +122,7 @@ def test_existing_copy_is_used_through_torchvision(tmp_path: Path, monkeypatch: 
     # our fake files have other md5s than the real ones, which torchvision checks
     monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
+    monkeypatch.setattr(D, "damaged_cifar10_files", lambda root=None: [])  # our own md5 check, likewise
     d = D.load_cifar10(tmp_path, download=False)
     assert d.x_train.shape == (100, 3, 32, 32) and d.x_test.shape == (20, 3, 32, 32)
     assert not d.synthetic and d.label == "CIFAR-10" and d.classes == D.CIFAR10_CLASSES
@@ -156,3 +157,42 @@ def test_get_dataset_falls_back_to_the_stand_in(monkeypatch: pytest.MonkeyPatch,
     d = D.get_dataset(get_profile("cpu"), n_train=50, n_test=10)
     assert d.synthetic
     assert "synthetic stand-in" in capsys.readouterr().out
+
+
+# --- issue 14, case 7: a corrupt CIFAR-10 folder is not a dead end -----------------------------------
+def _fake_cifar_archive(tmp_path, monkeypatch):
+    """A CIFAR-10-shaped folder and archive with made-up contents, and torchvision's md5 list patched to match."""
+    import hashlib
+    import tarfile
+
+    import resnet_lab.data as data_mod
+
+    src = tmp_path / "src" / "cifar-10-batches-py"
+    src.mkdir(parents=True)
+    md5s = {}
+    for i, name in enumerate(("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                              "test_batch", "batches.meta")):
+        (src / name).write_bytes(bytes([i]) * 100)
+        md5s[name] = hashlib.md5(bytes([i]) * 100).hexdigest()
+    root = tmp_path / "data"
+    root.mkdir()
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="cifar-10-batches-py")
+    monkeypatch.setattr(data_mod, "_expected_md5s", lambda: md5s)
+    monkeypatch.setattr(data_mod, "CIFAR10_MD5", data_mod._md5(root / "cifar-10-python.tar.gz"))
+    return data_mod, root
+
+
+def test_a_corrupt_file_is_named_and_re_extracted_from_a_verified_archive(tmp_path, monkeypatch):
+    data_mod, root = _fake_cifar_archive(tmp_path, monkeypatch)
+    data_mod.extract_cifar10(root / "cifar-10-python.tar.gz", root)
+    assert data_mod.damaged_cifar10_files(root) == [] and not list(root.glob(".extract-*"))
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"garbage")
+    assert data_mod.damaged_cifar10_files(root) == ["data_batch_3"]
+    data_mod.repair_cifar10(root)  # a verified archive is at hand: extracted again
+    assert data_mod.damaged_cifar10_files(root) == []
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(b"garbage")
+    (root / "cifar-10-python.tar.gz").unlink()
+    with pytest.raises(ValueError, match="test_batch") as err:
+        data_mod.repair_cifar10(root)
+    assert "download" in str(err.value) and "md5" in str(err.value)
