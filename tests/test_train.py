@@ -550,3 +550,36 @@ def test_cli_defaults_work_together_and_history_path_is_checked_first(tmp_path, 
     code = main(["--synthetic", "--n-train", "1200", "--width", "4", "--epochs", "1", "--no-progress",
                  "--history-json", str(out)])
     assert code == 0 and json.loads(out.read_text())["config"]["n_val"] == 120  # a tenth of 1,200
+
+
+def test_ctrl_c_inside_a_training_step_resumes_as_the_same_run(tmp_path, data):
+    """A real SIGINT arrives after BatchNorm has seen the batch (a forward hook on the last layer): the
+    step still completes, so weights, BN buffers (num_batches_tracked included) and history of the
+    resumed run equal those of an uninterrupted one."""
+    import os
+    import signal
+
+    cfg = tiny(epochs=2)
+    ref_model = small()
+    ref = quiet_fit(ref_model, data, cfg, restore_best=False)
+    ck = tiny(epochs=2, checkpoint_dir=str(tmp_path))
+    model = small()
+    calls = {"n": 0}
+
+    def ctrl_c(module, inputs, output):
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    handle = model.fc.register_forward_hook(ctrl_c)
+    h1 = quiet_fit(model, data, ck, restore_best=False)
+    handle.remove()
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert h1.meta["interrupted"] and (state["epoch"], state["batch"]) == (0, 4)
+    resumed = small(seed=99)
+    h2 = quiet_fit(resumed, data, ck, restore_best=False)
+    assert h2.step == ref.step and h2.train_loss == pytest.approx(ref.train_loss, rel=1e-5)
+    assert h2.val_acc == pytest.approx(ref.val_acc)
+    for (name, a), b in zip(resumed.state_dict().items(), ref_model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5), name  # buffers included

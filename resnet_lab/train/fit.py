@@ -11,6 +11,8 @@ import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,6 +71,38 @@ def _move_aside(ckpt_dir: Path) -> Path:
         target, i = ckpt_dir.with_name(f"{ckpt_dir.name}.previous-{stamp}-{i}"), i + 1
     ckpt_dir.rename(target)
     return target
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during training stops *between* two steps, never inside one.
+
+    A KeyboardInterrupt in the middle of a step would leave BatchNorm's running statistics updated by
+    a batch whose weight update never happened, so the resumed run would differ from an uninterrupted
+    one. While active (main thread only), the first SIGINT is recorded and :meth:`check` raises
+    KeyboardInterrupt after the current step; a second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _fmt_epoch(history: History, total_epochs: int) -> str:
@@ -222,12 +256,13 @@ def fit(
     sums = torch.zeros(3, device=dev, dtype=torch.float64)  # loss*images, correct, images (on the device: no sync per step)
     train_time = 0.0
     t0: float | None = None  # start of the running training loop (None outside it)
+    interrupt = _DeferredInterrupt().__enter__()
     try:
         for epoch in range(start_epoch, n_epochs):
             batch = start_batch if epoch == start_epoch else 0
             sums.zero_()
             train_time = prior_time = 0.0
-            if partial and epoch == start_epoch and batch:
+            if partial and epoch == start_epoch and batch and main_rank:  # rank 0's own partial sums, added once
                 sums += torch.tensor([partial["loss_sum"], partial["correct"], partial["seen"]], device=dev, dtype=sums.dtype)
                 train_time = prior_time = float(partial["time_s"])
             t_epoch = time.perf_counter()
@@ -246,6 +281,7 @@ def fit(
                     sums[2] += len(y)
                 step += 1
                 batch += 1
+                interrupt.check()  # a Ctrl-C during the step stops here, with the step complete
                 if bar is not None:
                     bar.update(1)
                     if step % 25 == 0 or step == total_steps:
@@ -306,6 +342,7 @@ def fit(
         if main_rank:
             print(msg)
     finally:
+        interrupt.__exit__()
         if bar is not None:
             bar.close()
         if live is not None:
