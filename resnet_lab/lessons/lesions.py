@@ -107,9 +107,14 @@ class DeletedBlock(nn.Module):
         else:
             path = None
         self.path = path
+        # A pre-activation block's projection reads BN-ReLU of the input (models.PreActBlock's default).
+        preact = path is not None and getattr(block, "residual", True) and getattr(block, "shortcut_preactivated", False)
+        self.pre: nn.Module | None = nn.Sequential(block.bn1, nn.ReLU()) if preact else None  # type: ignore[arg-type]
         self.final_relu = not isinstance(block, PreActBlock)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.pre is not None:
+            x = self.pre(x)
         out = x if self.path is None else self.path(x)
         return F.relu(out) if self.final_relu else out
 
