@@ -144,6 +144,19 @@ def test_cache_round_trip_does_not_retrain(tiny_data, tmp_path, monkeypatch):
     assert len(calls) == 6
 
 
+def test_augmentation_is_the_loaders_batched_crop_flip(tiny_data, monkeypatch):
+    """One call of the device loader's crop/flip per SGD step, on the whole batch: no per-image loop."""
+    shapes = []
+    real = dg.random_crop_flip
+    monkeypatch.setattr(dg, "random_crop_flip", lambda x, *a, **k: shapes.append(tuple(x.shape)) or real(x, *a, **k))
+    cfg = dg.CifarConfig(**TINY)
+    dg.run_degradation_experiment(tiny_data, cfg, cache_dir=None)
+    assert shapes == [(cfg.batch, 3, 32, 32)] * (cfg.iters * len(dg.KINDS))
+    shapes.clear()
+    dg.run_degradation_experiment(tiny_data, dg.CifarConfig(**{**TINY, "augment": False}), cache_dir=None)
+    assert shapes == []
+
+
 def test_diverging_run_is_recorded_not_raised(tiny_data, tmp_path):
     cfg = dg.CifarConfig(**{**TINY, "lr": 1e12, "iters": 20})
     result = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)

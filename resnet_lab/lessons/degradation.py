@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import ImageData, channel_stats, normalize, train_val_split
+from ..loader import random_crop_flip
 from ..models import cifar_resnet
 from .toy import KINDS
 
@@ -122,17 +123,6 @@ def _prepare(data: ImageData, cfg: CifarConfig, device: torch.device) -> _Split:
     )
 
 
-def _augment(x: Tensor, gen: torch.Generator) -> Tensor:
-    """The paper's augmentation on a batch, on its device: pad 4, random 32x32 crop, random flip."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (4, 4, 4, 4))
-    dy, dx = torch.randint(0, 9, (2, n), generator=gen).tolist()
-    out = torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(zip(dy, dx))])
-    flip = torch.rand(n, generator=gen) < 0.5
-    out[flip.to(x.device)] = out[flip.to(x.device)].flip(-1)
-    return out
-
-
 @torch.no_grad()
 def _error(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
     """Top-1 error in evaluation mode (BN running statistics), in [0, 1]."""
@@ -172,7 +162,8 @@ def train_cifar_net(
     torch.manual_seed(seed)
     model = cifar_resnet(depth, residual=residual, width=cfg.width).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(seed + 1)
+    gen = torch.Generator().manual_seed(seed + 1)  # the order of the images (CPU)
+    aug_gen = torch.Generator(device=device).manual_seed(seed + 2)  # crops and flips, drawn on the device
     n = len(split.y_train)
     ev_tr = torch.randperm(n, generator=torch.Generator().manual_seed(12345))[: cfg.eval_size].to(device)
     x_ev, y_ev = split.x_train[ev_tr], split.y_train[ev_tr]
@@ -204,7 +195,7 @@ def train_cifar_net(
         pos += cfg.batch
         xb = split.x_train[idx]
         if cfg.augment:
-            xb = _augment(xb, gen)
+            xb = random_crop_flip(xb, aug_gen)  # the paper's 4-pixel shifts and flips, one gather per batch
         for group in opt.param_groups:
             group["lr"] = _lr_at(it - 1, depth, cfg)
         loss = F.cross_entropy(model(xb), split.y_train[idx])
