@@ -1,12 +1,14 @@
 # Two commands for a fresh machine with only python3 (>= 3.10):
 #   make lab   - set up .venv and start JupyterLab on notebooks/
-#   make test  - set up .venv and run the unit tests and every notebook (quick profile)
+#   make test  - set up .venv and run the unit tests and every notebook (quick profile): what CI runs
+# and one for the development loop:
+#   make test-fast - the unit tests without the notebooks and without tests marked `slow`
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.resnet-lab-installed
 
-.PHONY: lab test install clean-venv
+.PHONY: lab test test-fast install clean-venv
 
 install: $(STAMP)
 
@@ -23,8 +25,15 @@ LAB_ARGS ?=
 lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
+# Tests run in the quick profile and never download.
+TEST_ENV := RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 OMP_WAIT_POLICY=PASSIVE
+
+# The full suite (tests/ and notebooks/, see pyproject), listing the 15 slowest tests at the end.
 test: $(STAMP)
-	RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest --durations=15
+
+test-fast: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .train import History
+    from .train.history import History
 
 __all__ = [
     "confusion_matrix",

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_lab import arithmetic as ar
+from resnet_lab.exercises import lesson03
 from resnet_lab.models import Bottleneck, count_parameters, residual_blocks
 from resnet_lab.widgets import arithmetic as wa
 
@@ -231,7 +232,7 @@ def test_rows_and_table() -> None:
     (lambda: ar.conv_output_size(0, 3), "positive"),
     (lambda: ar.basic_block_cost(64, 32, 8, 2, shortcut="A"), "option A"),
     (lambda: ar.make_block("wide", 8, 8), "basic"),
-    (lambda: ar.check_v15_extra_macs(1, stage=1), "2, 3, 4"),
+    (lambda: lesson03.check_v15_extra_macs(1, stage=1), "2, 3, 4"),
     (lambda: wa.block_comparison(basic_on="input"), "output"),
 ])
 def test_bad_input_raises_value_error(call, match: str) -> None:  # type: ignore[no-untyped-def]
@@ -242,24 +243,24 @@ def test_bad_input_raises_value_error(call, match: str) -> None:  # type: ignore
 # --- exercise checkers (expected answers from PyTorch, not from the formulas) -------------------------
 def test_checkers_accept_the_pytorch_answer_and_reject_others(resnet50_measured: dict[str, ar.MeasuredMacs]) -> None:
     r34 = count_parameters(ar.build_torchvision("resnet34"))
-    assert ar.check_resnet34_params(r34) and not ar.check_resnet34_params(r34 - 1)
-    assert not ar.check_resnet34_params("many")
+    assert lesson03.check_resnet34_params(r34) and not lesson03.check_resnet34_params(r34 - 1)
+    assert not lesson03.check_resnet34_params("many")
 
     stem = ar.measure_macs(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False, device="meta"), 224).total
-    assert ar.check_stem_macs(stem) and not ar.check_stem_macs(stem // 2)
+    assert lesson03.check_stem_macs(stem) and not lesson03.check_stem_macs(stem // 2)
 
     v1, v15 = resnet50_measured["v1"].by_module, resnet50_measured["v1.5"].by_module
     for stage in (2, 3, 4):
         extra = v15[f"layer{stage}.0"] - v1[f"layer{stage}.0"]
-        assert ar.check_v15_extra_macs(extra, stage=stage) and not ar.check_v15_extra_macs(extra + 1, stage=stage)
+        assert lesson03.check_v15_extra_macs(extra, stage=stage) and not lesson03.check_v15_extra_macs(extra + 1, stage=stage)
 
     model = ar.build_imagenet("resnet50", variant="v1")
     per_stage = {n: count_parameters(m) for n, m in model.named_children() if n.startswith("layer")}
     biggest = max(per_stage, key=per_stage.__getitem__)
-    assert ar.check_costliest_stage(biggest, quantity="params")
-    assert not ar.check_costliest_stage("layer1" if biggest != "layer1" else "layer2", quantity="params")
-    assert not ar.check_costliest_stage("nowhere")
-    assert ar.check_costliest_stage(max(per_stage, key=v1.__getitem__), quantity="macs")
+    assert lesson03.check_costliest_stage(biggest, quantity="params")
+    assert not lesson03.check_costliest_stage("layer1" if biggest != "layer1" else "layer2", quantity="params")
+    assert not lesson03.check_costliest_stage("nowhere")
+    assert lesson03.check_costliest_stage(max(per_stage, key=v1.__getitem__), quantity="macs")
 
 
 # --- plots and widget ---------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Colab readiness: the shared bootstrap cell, the badges, and widgets that work on Colab.
+"""Colab readiness: the first code cell, the badges, and widgets that work on Colab.
 
-* Every notebook opens with the bootstrap cell of ``00_start_here`` (the one canonical copy) and an
-  "Open in Colab" badge for its own path, both using the repository URL of ``pyproject.toml``
-  (``[project.urls] Repository``, the one place it is defined).
-* The bootstrap cell runs in a fake Colab runtime (a stub ``google.colab`` module, a fake
-  ``get_ipython()``, ``subprocess.run`` replaced): a good install leads to ``import resnet_lab`` and
-  the profile line; a failed install stops with a clear RuntimeError *before* the import.
+* Every notebook's first code cell is ``FIRST_CELL`` (defined once, below), with the repository URL of
+  ``pyproject.toml`` (``[project.urls] Repository``, the one place it is defined), and every notebook
+  has an "Open in Colab" badge for its own path.
+* The first cell runs in a real IPython shell posing as Colab (a stub ``google.colab`` module, shell
+  commands recorded instead of run): a good install leads to ``import resnet_lab`` and ``start()``'s
+  summary; a failed install stops with a clear RuntimeError *before* the import. The cell detects the
+  failure through ``_exit_code``, which IPython, ipykernel and Colab's shell all set after ``%pip``.
 * Widget modules (``resnet_lab/widgets/*.py``) and notebooks use only names that ipywidgets 7.7
   (Colab) has, and no trait that only ipywidgets 8 knows; every interactive callback reaches
   ``plt.show()``, so a redraw replaces the picture instead of stacking under it. Checked on the
@@ -15,15 +16,14 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 import importlib
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,10 +38,22 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CANONICAL_NOTEBOOK = ROOT / "notebooks" / "00_start_here.ipynb"
 WIDGET_MODULES = sorted(p for p in (ROOT / "resnet_lab" / "widgets").glob("*.py") if p.name != "__init__.py")
 PACKAGE_FILES = sorted((ROOT / "resnet_lab").rglob("*.py"))
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+# THE first code cell of every lesson ({repo_url}: pyproject's Repository). A failing %pip alone does
+# not stop a notebook (nor fail nbval), hence the check of pip's exit status before the import.
+FIRST_CELL = """\
+%matplotlib inline
+import sys
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:  # install resnet_lab from the repository (elsewhere `make lab` has installed it)
+    %pip install --quiet "resnet-lab @ git+{repo_url}"
+    if _exit_code: raise RuntimeError("Installing resnet_lab failed (see pip's error above); re-run this cell.")
+import resnet_lab
+lab = resnet_lab.start()  # checks the setup, chooses the run profile and the runs folder, prints them
+profile = lab.profile"""
 
 # Public names of ipywidgets 7.7.1 (the version Colab ships), copied from that release's
 # ipywidgets/__init__.py and ipywidgets/widgets/__init__.py. A name outside this set breaks on Colab.
@@ -65,7 +77,7 @@ IPYWIDGETS_8_ONLY_TRAITS = frozenset("""
 """.split())
 
 
-# --- the repository URL, the bootstrap cell and the badges -----------------------------------
+# --- the repository URL, the first cell and the badges ---------------------------------------
 def repo_url() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 
@@ -88,25 +100,15 @@ def first_cell(path: Path, cell_type: str) -> str:
     return next(source(c) for c in load(path)["cells"] if c["cell_type"] == cell_type)
 
 
-def bootstrap_source() -> str:
-    """The canonical bootstrap: the first code cell of notebook 00."""
-    return first_cell(CANONICAL_NOTEBOOK, "code")
-
-
-def test_the_bootstrap_takes_its_url_from_pyproject() -> None:
-    src = bootstrap_source()
-    assert src.startswith("%matplotlib inline\n")
-    assert re.findall(r"^REPO_URL = (.+)$", src, re.M) == [json.dumps(repo_url())], (
-        f"the bootstrap must set REPO_URL once, to pyproject's Repository {repo_url()!r}")
-    others = set(re.findall(r"https?://[^\s\"'{}]+", src)) - {repo_url()}
-    assert not others, f"the bootstrap names another address: {others}"
-    assert "import resnet_lab" in src and '"google.colab" in sys.modules' in src
+def expected_first_cell() -> str:
+    return FIRST_CELL.format(repo_url=repo_url())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_every_notebook_opens_with_the_canonical_bootstrap(path: Path) -> None:
-    assert first_cell(path, "code") == bootstrap_source(), (
-        f"{path.name}: the first code cell must be an exact copy of the first code cell of {CANONICAL_NOTEBOOK.name}")
+def test_every_notebook_opens_with_the_first_cell(path: Path) -> None:
+    assert first_cell(path, "code") == expected_first_cell(), (
+        f"{path.name}: the first code cell must be FIRST_CELL of tests/test_colab_bootstrap.py:\n"
+        f"{expected_first_cell()}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -128,112 +130,83 @@ def test_notebook_links_to_github_and_colab_use_the_one_repository(path: Path) -
                 f"{path.name} cell {i}: Colab link to {target}, which is not a notebook of this repository")
 
 
-# --- the bootstrap in a fake Colab runtime ---------------------------------------------------
-class FakeShell:
-    """Enough of IPython's shell for transformed magics: records them instead of running them."""
+# --- the first cell in a (fake) Colab runtime --------------------------------------------------
+# A fresh Python runs the cell in a real IPython shell, so the real %pip magic and the real `_exit_code`
+# bookkeeping are exercised; only the shell command itself is recorded instead of run.
+RUN_CELL = """\
+import json, shlex, sys, types
+import IPython.core.interactiveshell as ish
+from traitlets.config import Config
 
-    def __init__(self, events: list[tuple[Any, ...]]) -> None:
-        self.events = events
+cell, colab, pip_status, report = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
+commands = []
+def fake_system(cmd):  # what IPython runs for %pip and !cmd; its return value becomes _exit_code
+    commands.append(shlex.split(cmd))
+    return pip_status
+ish.system = fake_system
+if colab:
+    sys.modules["google.colab"] = types.ModuleType("google.colab")
 
-    def run_line_magic(self, name: str, line: str) -> None:
-        self.events.append(("magic", name, line))
+class Shell(ish.InteractiveShell):
+    def enable_gui(self, gui=None):  # a kernel starts no event loop for `%matplotlib inline` either
+        pass
 
-    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
-        self.events.append(("cell magic", name, line))
-
-    def system(self, cmd: str) -> None:
-        self.events.append(("system", cmd))
-
-    def getoutput(self, cmd: str) -> list[str]:
-        self.events.append(("system", cmd))
-        return []
-
-
-PIP_ERROR = "ERROR: Could not find a version that satisfies the requirement (fake: no network)"
-
-
-def run_bootstrap(monkeypatch: pytest.MonkeyPatch, *, colab: bool, pip_returncode: int = 0) -> tuple[
-        list[tuple[Any, ...]], dict[str, Any], BaseException | None]:
-    """Execute the bootstrap cell; return the events (pip calls, imports, magics), namespace, exception."""
-    events: list[tuple[Any, ...]] = []
-    real_run = subprocess.run
-
-    def fake_run(cmd: Any, *args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        if isinstance(cmd, (list, tuple)) and "pip" in cmd:
-            events.append(("pip", list(cmd)))
-            return subprocess.CompletedProcess(cmd, pip_returncode, stdout="", stderr=PIP_ERROR)
-        return real_run(cmd, *args, **kwargs)
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
-    if colab:
-        stub = types.ModuleType("google.colab")
-        if "google" not in sys.modules:
-            google = types.ModuleType("google")
-            google.__path__ = []  # type: ignore[attr-defined]
-            monkeypatch.setitem(sys.modules, "google", google)
-        monkeypatch.setattr(sys.modules["google"], "colab", stub, raising=False)
-        monkeypatch.setitem(sys.modules, "google.colab", stub)
-    else:
-        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-
-    def tracking_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-        if name.split(".")[0] == "resnet_lab":
-            events.append(("import", name))
-        return builtins.__import__(name, globals, locals, fromlist, level)
-
-    shell = FakeShell(events)
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__builtins__": {**vars(builtins), "__import__": tracking_import},
-        "get_ipython": lambda: shell,
-    }
-    code = TransformerManager().transform_cell(bootstrap_source())
-    try:
-        exec(compile(code, "<bootstrap cell>", "exec"), namespace)
-    except Exception as exc:  # noqa: BLE001 - the caller asserts on it
-        return events, namespace, exc
-    return events, namespace, None
+config = Config()
+config.HistoryManager.enabled = False
+config.InteractiveShell.colors = "nocolor"
+shell = Shell.instance(config=config)
+result = shell.run_cell(cell)
+error = result.error_before_exec or result.error_in_exec
+lab = shell.user_ns.get("lab")
+with open(report, "w") as f:
+    json.dump({"error": type(error).__name__ if error else None, "message": str(error or ""),
+               "commands": commands, "imported": "resnet_lab" in sys.modules,
+               "in_colab": shell.user_ns.get("IN_COLAB"), "lab": repr(lab) if lab is not None else None,
+               "profile": getattr(shell.user_ns.get("profile"), "name", None)}, f)
+"""
 
 
-def test_bootstrap_on_colab_installs_from_the_repository_then_imports(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import resnet_lab
+def run_first_cell(tmp_path: Path, *, colab: bool, pip_status: int = 0) -> tuple[dict[str, Any], str]:
+    """Run the first cell in a fresh Python; return what happened and what it printed."""
+    script, report = tmp_path / "run_cell.py", tmp_path / "report.json"
+    script.write_text(RUN_CELL)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "IPYTHONDIR": str(tmp_path / "ipython"), "RESNET_LAB_PROFILE": "quick", "OMP_NUM_THREADS": "1"}
+    env.pop("MPLBACKEND", None)
+    out = subprocess.run([sys.executable, str(script), expected_first_cell(), str(int(colab)), str(pip_status),
+                          str(report)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0 and report.exists(), out.stdout + out.stderr
+    return json.loads(report.read_text()), out.stdout
 
-    events, ns, exc = run_bootstrap(monkeypatch, colab=True, pip_returncode=0)
-    assert exc is None, f"the bootstrap failed on a good install: {exc!r}"
-    assert ns["IN_COLAB"] is True
-    assert ("magic", "matplotlib", "inline") in events
-    pips = [e for e in events if e[0] == "pip"]
-    assert len(pips) == 1, f"expected one pip install, got {pips}"
-    cmd = pips[0][1]
+
+def test_first_cell_on_colab_installs_from_the_repository_then_starts(tmp_path: Path) -> None:
+    result, printed = run_first_cell(tmp_path, colab=True, pip_status=0)
+    assert result["error"] is None, printed
+    assert result["in_colab"] is True
+    assert len(result["commands"]) == 1, f"expected one pip install, got {result['commands']}"
+    cmd = result["commands"][0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"], "install into the running kernel's Python"
     assert f"resnet-lab @ git+{repo_url()}" in cmd
-    kinds = [e[0] for e in events]
-    assert "import" in kinds and kinds.index("pip") < kinds.index("import"), f"install, then import: {events}"
-    assert ns["resnet_lab"] is resnet_lab
-    assert ns["profile"] == resnet_lab.get_profile()
-    assert f"resnet_lab {resnet_lab.__version__}: {ns['profile'].describe()}" in capsys.readouterr().out
+    assert result["imported"] and result["profile"] == "quick"
+    assert result["lab"].startswith("Session(profile='quick'")
+    assert re.search(r"^profile : quick ", printed, re.M) and re.search(r"^runs    : ", printed, re.M), printed
 
 
-def test_bootstrap_on_colab_stops_clearly_when_the_install_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    events, ns, exc = run_bootstrap(monkeypatch, colab=True, pip_returncode=1)
-    assert isinstance(exc, RuntimeError), f"a failed install must raise RuntimeError, got {exc!r}"
-    message = str(exc)
-    assert repo_url() in message, "the message names what could not be installed"
-    assert PIP_ERROR in message, "the message shows pip's own error"
-    assert [e[0] for e in events if e[0] in ("pip", "import")] == ["pip"], (
-        f"nothing may be imported from resnet_lab after a failed install: {events}")
-    assert "profile" not in ns
+def test_first_cell_on_colab_stops_clearly_when_the_install_fails(tmp_path: Path) -> None:
+    result, printed = run_first_cell(tmp_path, colab=True, pip_status=1)
+    assert result["error"] == "RuntimeError", f"a failed install must raise RuntimeError: {result}"
+    assert "Installing resnet_lab failed" in result["message"] and "pip" in result["message"]
+    assert len(result["commands"]) == 1
+    assert not result["imported"], "nothing may be imported from resnet_lab after a failed install"
+    assert result["lab"] is None and result["profile"] is None
 
 
-def test_bootstrap_off_colab_imports_without_installing(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    events, ns, exc = run_bootstrap(monkeypatch, colab=False)
-    assert exc is None, repr(exc)
-    assert ns["IN_COLAB"] is False
-    assert not [e for e in events if e[0] in ("pip", "system")], f"installed outside Colab: {events}"
-    assert ("import", "resnet_lab") in events
-    assert ns["profile"].describe() in capsys.readouterr().out
+@pytest.mark.slow  # the same path as every notebook under nbval, which `make test` runs
+def test_first_cell_off_colab_starts_without_installing(tmp_path: Path) -> None:
+    result, printed = run_first_cell(tmp_path, colab=False)
+    assert result["error"] is None, printed
+    assert result["in_colab"] is False and result["commands"] == [], f"installed outside Colab: {result}"
+    assert result["imported"] and result["profile"] == "quick"
 
 
 # --- widgets: core ipywidgets 7.x only, plt.show() in every callback ---------------------------

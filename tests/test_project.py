@@ -58,13 +58,43 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert re.search(r"^make test$", ci, re.M)
 
 
-def test_makefile_test_target_uses_the_quick_profile_and_one_pytest_run() -> None:
+def _make_recipe(target: str) -> str:
+    """The recipe of a Makefile target, with the Makefile's `NAME := value` variables expanded."""
     make = (ROOT / "Makefile").read_text()
-    block = make.split("\ntest:")[1].split("\n\n")[0]
-    assert "RESNET_LAB_PROFILE=quick" in block and block.count("pytest") == 1
+    variables = dict(re.findall(r"^(\w+) :?= ?(.*)$", make, re.M))
+    match = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n?)+)", make, re.M)
+    assert match, f"no target {target!r} in the Makefile"
+    return re.sub(r"\$\((\w+)\)", lambda m: variables.get(m.group(1), m.group(0)), match.group(1))
+
+
+def test_makefile_test_target_uses_the_quick_profile_and_one_pytest_run() -> None:
+    recipe = _make_recipe("test")
+    assert "RESNET_LAB_PROFILE=quick" in recipe and "RESNET_LAB_DOWNLOAD=0" in recipe
+    assert recipe.count("pytest") == 1 and "--durations=" in recipe, recipe
+    assert " -m " not in recipe.replace("-m pytest", ""), "make test is the full suite: no marker selection"
     settings = _pyproject()["tool"]["pytest"]["ini_options"]
     assert settings["testpaths"] == ["tests", "notebooks"]
     assert "--nbval-lax" in settings["addopts"] and "--nbval-current-env" in settings["addopts"]
+
+
+def test_make_test_fast_skips_slow_tests_and_notebooks() -> None:
+    recipe = _make_recipe("test-fast")
+    assert "RESNET_LAB_PROFILE=quick" in recipe and "RESNET_LAB_DOWNLOAD=0" in recipe
+    assert re.search(r"pytest tests -m \"not slow\"", recipe), recipe
+    assert "notebooks" not in recipe
+    markers = _pyproject()["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("slow:") for m in markers), "register the slow marker in pyproject"
+    assert "make test-fast" in (ROOT / "README.md").read_text()
+
+
+def test_files_named_in_docs_and_tools_exist() -> None:
+    """Files under tests/, tools/ or notebooks/ that the README, the Makefile, tools/ or the package cite exist."""
+    sources = [ROOT / "README.md", ROOT / "Makefile", *sorted((ROOT / "tools").glob("*.py")),
+               *sorted((ROOT / "resnet_lab").rglob("*.py"))]
+    missing = [f"{src.relative_to(ROOT)}: {name}" for src in sources
+               for name in re.findall(r"(?<![\w/.])((?:tests|tools|notebooks)/[\w/.-]+\.(?:py|ipynb))", src.read_text())
+               if "NN_" not in name and not (ROOT / name).exists()]  # NN_x: a placeholder
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -84,21 +114,17 @@ def test_notebook_hygiene(path: Path) -> None:
             assert cell.get("outputs"), f"cell {i} is # NBVAL_CHECK_OUTPUT but stores no expected output"
 
 
-def test_notebooks_are_ordered_and_open_with_the_bootstrap() -> None:
+def test_notebooks_are_ordered() -> None:
+    # Their first code cell is checked against the one definition in test_colab_bootstrap.py.
     names = [p.name for p in NOTEBOOKS]
     assert names and names[0] == "00_start_here.ipynb"
     assert [n[:2] for n in names] == [f"{i:02d}" for i in range(len(names))]
-    for path in NOTEBOOKS:
-        nb = json.loads(path.read_text())
-        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
-        src = "".join(first_code["source"])
-        assert src.startswith("%matplotlib inline") and "import resnet_lab" in src, path.name
 
 
 def test_importing_the_package_prints_nothing_and_keeps_the_rng() -> None:
     code = (
         "import torch; torch.manual_seed(5); a = torch.rand(1); torch.manual_seed(5); "
-        "import resnet_lab, resnet_lab.models, resnet_lab.data, resnet_lab.profiles; "
+        "import resnet_lab, resnet_lab.models, resnet_lab.data, resnet_lab.profiles, resnet_lab.session; "
         "assert torch.equal(a, torch.rand(1))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -448,7 +448,7 @@ def test_evaluation_figures_draw(data):
 
 
 def test_checkers_compute_their_answers():
-    from resnet_lab.train import check_no_decay_count, check_paper_epochs, check_selection_split
+    from resnet_lab.exercises.lesson04 import check_no_decay_count, check_paper_epochs, check_selection_split
 
     assert check_paper_epochs(182) and not check_paper_epochs(160)
     model = make_model(tiny())

@@ -6,7 +6,8 @@
 
 Stored notebooks carry no outputs except the expected values of cells marked NBVAL_CHECK_OUTPUT,
 which nbval compares against a fresh run (those cells keep an execution count: nbval skips a cell
-with outputs but no count as "unrun"). tests/test_notebook_hygiene.py enforces the same rule.
+with outputs but no count as "unrun"). ``test_notebook_hygiene`` in tests/test_project.py enforces the
+same rule.
 """
 
 from __future__ import annotations

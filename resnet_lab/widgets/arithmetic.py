@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from ..arithmetic import Cost, basic_block_cost, bottleneck_cost
-from ..models import check_variant
+from ..models import validate_variant
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -94,7 +94,7 @@ def block_comparison(
     """
     if basic_on not in _BASIC_ON:
         raise ValueError(f"basic_on must be one of {_BASIC_ON}, got {basic_on!r}")
-    check_variant(variant)
+    validate_variant(variant)
     bottleneck = bottleneck_cost(in_channels, width, input_size, stride, expansion=expansion,
                                  stride_in_1x1=variant == "v1", shortcut="B")
     basic_in, basic_out = (in_channels, width * expansion) if basic_on == "output" else (width, width)
