@@ -2,31 +2,30 @@
 
 Plain and residual CIFAR ResNets (:func:`resnet_lab.models.cifar_resnet`) at growing depth are
 trained with SGD and recorded as error-against-iteration curves, then read as a table and a
-verdict sentence. Results are cached on disk as JSON so a notebook re-plots without retraining.
+verdict sentence. The nets train with the package's one training core (:mod:`resnet_lab.train.core`);
+results are cached as JSON through :mod:`resnet_lab.store`, so a notebook re-plots without retraining.
 A run whose loss becomes NaN or infinite is stopped, kept and marked ``diverged``; it never
 raises. The figure is :func:`resnet_lab.plots.plot_error_curves`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import store
 from ..data import ImageData, channel_stats, normalize, train_val_split
 from ..loader import random_crop_flip
-from ..models import cifar_resnet
+from ..models import cifar_resnet, validate_cifar_depth
+from ..train.core import StepRecord, evaluate_batches, train_loop
+from .caching import data_fingerprint
 from .toy import KINDS
 
 __all__ = [
@@ -36,11 +35,14 @@ __all__ = [
     "train_cifar_net",
     "DegradationResult",
     "run_degradation_experiment",
-    "cache_key",
+    "CACHE_KIND",
+    "cache_settings",
     "final_errors",
     "results_table",
     "degradation_verdict",
 ]
+
+CACHE_KIND = "degradation"  # the store's folder and key prefix of this experiment's runs
 
 
 def _kind(residual: bool) -> str:
@@ -71,8 +73,7 @@ class CifarConfig:
 
     def __post_init__(self) -> None:
         for d in self.depths:
-            if isinstance(d, bool) or not isinstance(d, int) or d < 8 or (d - 2) % 6:
-                raise ValueError(f"depths must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, 44, 56, 110, ...), got {d!r}")
+            validate_cifar_depth(d)
         if not self.depths:
             raise ValueError("depths must name at least one depth, e.g. (20, 56)")
         for name in ("width", "iters", "batch", "n_train", "n_val", "eval_every", "eval_size"):
@@ -123,15 +124,9 @@ def _prepare(data: ImageData, cfg: CifarConfig, device: torch.device) -> _Split:
     )
 
 
-@torch.no_grad()
 def _error(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
     """Top-1 error in evaluation mode (BN running statistics), in [0, 1]."""
-    model.eval()
-    wrong = 0
-    for i in range(0, len(y), batch):
-        wrong += int((model(x[i : i + batch]).argmax(1) != y[i : i + batch]).sum())
-    model.train()
-    return wrong / len(y)
+    return 1.0 - evaluate_batches(model, ((x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)))[1]
 
 
 def _lr_at(it: int, depth: int, cfg: CifarConfig) -> float:
@@ -139,6 +134,22 @@ def _lr_at(it: int, depth: int, cfg: CifarConfig) -> float:
         return cfg.warmup_lr
     drops = sum(it >= m * cfg.iters for m in cfg.lr_milestones)
     return cfg.lr * 0.1**drops
+
+
+def _train_batches(split: _Split, cfg: CifarConfig, seed: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless shuffled batches of the training split (a new permutation when one runs out), augmented
+    on the device by the loader's batched crop/flip when ``cfg.augment``."""
+    gen = torch.Generator().manual_seed(seed + 1)  # the order of the images (CPU)
+    aug_gen = torch.Generator(device=device).manual_seed(seed + 2)  # crops and flips, drawn on the device
+    n = len(split.y_train)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for pos in range(0, n - cfg.batch + 1, cfg.batch):
+            idx = perm[pos : pos + cfg.batch].to(device)
+            xb = split.x_train[idx]
+            if cfg.augment:
+                xb = random_crop_flip(xb, aug_gen)  # the paper's 4-pixel shifts and flips, one gather per batch
+            yield xb, split.y_train[idx]
 
 
 def train_cifar_net(
@@ -151,21 +162,20 @@ def train_cifar_net(
     device: torch.device | str = "cpu",
     on_eval: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one plain or residual CIFAR net; return its history as plain JSON-able types.
+    """Train one plain or residual CIFAR net with the training core; return its history as plain JSON-able types.
 
-    Every ``eval_every`` iterations (and at the start and end) the training and validation errors
-    are measured in evaluation mode on fixed subsets of ``eval_size`` images: the training error is
-    that of the current weights, not a running average over a changing net. A NaN/inf loss stops
-    the run and marks it ``diverged``; ``on_eval`` is called with the history after every point.
+    The steps are :func:`resnet_lab.train.core.train_loop`'s (the loop of lesson 04); its hook
+    records. Every ``eval_every`` iterations (and at the start and end) the training and validation
+    errors are measured in evaluation mode on fixed subsets of ``eval_size`` images: the training
+    error is that of the current weights, not a running average over a changing net. A NaN/inf
+    loss stops the run and marks it ``diverged``; ``on_eval`` is called with the history after
+    every point.
     """
     device = torch.device(device)
     torch.manual_seed(seed)
     model = cifar_resnet(depth, residual=residual, width=cfg.width).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(seed + 1)  # the order of the images (CPU)
-    aug_gen = torch.Generator(device=device).manual_seed(seed + 2)  # crops and flips, drawn on the device
-    n = len(split.y_train)
-    ev_tr = torch.randperm(n, generator=torch.Generator().manual_seed(12345))[: cfg.eval_size].to(device)
+    ev_tr = torch.randperm(len(split.y_train), generator=torch.Generator().manual_seed(12345))[: cfg.eval_size].to(device)
     x_ev, y_ev = split.x_train[ev_tr], split.y_train[ev_tr]
     x_val, y_val = split.x_val[: cfg.eval_size], split.y_val[: cfg.eval_size]
     hist: dict[str, Any] = {
@@ -173,8 +183,9 @@ def train_cifar_net(
         "loss": [], "diverged": False, "diverged_at": None, "seconds": 0.0,
     }
     start = time.perf_counter()
+    running = [0.0, 0]  # sum and count of the training losses since the last point
 
-    def record(it: int, loss: float) -> None:
+    def record(it: int, loss: float | None) -> None:
         hist["iters"].append(it)
         hist["train_error"].append(_error(model, x_ev, y_ev))
         hist["val_error"].append(_error(model, x_val, y_val))
@@ -183,77 +194,34 @@ def train_cifar_net(
         if on_eval is not None:
             on_eval(hist)
 
-    record(0, float("nan"))
-    hist["loss"][0] = None  # no loss measured before the first step
-    perm = torch.randperm(n, generator=gen)
-    pos, running, count = 0, 0.0, 0
-    model.train()
-    for it in range(1, cfg.iters + 1):
-        if pos + cfg.batch > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        idx = perm[pos : pos + cfg.batch].to(device)
-        pos += cfg.batch
-        xb = split.x_train[idx]
-        if cfg.augment:
-            xb = random_crop_flip(xb, aug_gen)  # the paper's 4-pixel shifts and flips, one gather per batch
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(it - 1, depth, cfg)
-        loss = F.cross_entropy(model(xb), split.y_train[idx])
-        value = loss.item()
+    def on_step(rec: StepRecord) -> bool:
+        value = float(rec.loss)
         if not math.isfinite(value):
-            hist["diverged"], hist["diverged_at"] = True, it
+            hist["diverged"], hist["diverged_at"] = True, rec.step
             hist["seconds"] = time.perf_counter() - start
             if on_eval is not None:
                 on_eval(hist)
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running, count = running + value, count + 1
-        if it % cfg.eval_every == 0 or it == cfg.iters:
-            record(it, running / count)
-            running, count = 0.0, 0
+            return True  # stop: the weights are no longer finite
+        running[0], running[1] = running[0] + value, running[1] + 1
+        if rec.step % cfg.eval_every == 0 or rec.step == cfg.iters:
+            record(rec.step, running[0] / running[1])
+            running[0], running[1] = 0.0, 0
+        return False
+
+    record(0, None)  # no loss measured before the first step
+    train_loop(model, _train_batches(split, cfg, seed, device), opt, steps=cfg.iters,
+               lr_at=lambda it: _lr_at(it, depth, cfg), on_step=on_step)
     return hist
 
 
-def _data_fingerprint(data: ImageData) -> str:
-    h = hashlib.sha256()
-    h.update(data.source.encode())
-    h.update(str((tuple(data.x_train.shape), tuple(data.x_test.shape))).encode())
-    h.update(data.y_train.numpy().tobytes())
-    h.update(data.x_train[:16].numpy().tobytes())
-    return h.hexdigest()[:16]
+def cache_settings(cfg: CifarConfig, depth: int, kind: str, seed: int) -> dict[str, Any]:
+    """The settings that decide one run's result, the key of its cache entry (with the data's fingerprint).
 
-
-def cache_key(cfg: CifarConfig, data: ImageData, depth: int, kind: str, seed: int) -> str:
-    """File-name-safe key of one run: hash of the configuration, the data and the network."""
-    blob = json.dumps({"cfg": asdict(cfg), "data": _data_fingerprint(data), "depth": depth, "kind": kind,
-                       "seed": seed, "version": 1}, sort_keys=True)
-    return f"{kind}{depth}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
-
-
-def _save_json(path: Path, obj: Any) -> None:
-    """Write atomically: a temporary file in the same folder, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf -> None, so the file is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
+    The lists of depths and seeds are left out (they choose which runs exist, not what one gives),
+    so adding a depth to a budget reuses the runs already made.
+    """
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("depths", "seeds")}
+    return {**settings, "depth": depth, "kind": kind, "seed": seed, "version": 2}
 
 
 @dataclass
@@ -279,28 +247,35 @@ def run_degradation_experiment(
     data: ImageData,
     cfg: CifarConfig,
     *,
-    cache_dir: str | Path | None = "runs",
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
     retrain: bool = False,
     device: torch.device | str = "cpu",
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> DegradationResult:
-    """Train (or load from ``cache_dir``) plain and residual nets at every depth and seed of ``cfg``.
+    """Train (or load from the cache) plain and residual nets at every depth and seed of ``cfg``.
 
-    Each run is cached as one JSON file named by :func:`cache_key`, so changing the budget or the
-    data trains anew while re-running the same notebook only re-plots. ``retrain=True`` ignores the
-    cache; ``cache_dir=None`` disables it. ``progress`` receives each history as it grows.
+    Each run is one JSON file of :mod:`resnet_lab.store` (kind ``degradation``, under ``cache_dir``,
+    default :func:`resnet_lab.store.runs_dir`), keyed by :func:`cache_settings` and the data's
+    fingerprint: changing the budget or the data trains anew, re-running the same notebook only
+    re-plots. ``retrain=True`` ignores the cache (and overwrites it); ``cache=False`` neither reads
+    nor writes it. A damaged file is trained again. ``progress`` receives each history as it grows.
     """
     start = time.perf_counter()
+    data_fp = data_fingerprint(data) if cache else ""
     split: _Split | None = None
     runs: list[dict[str, Any]] = []
     trained = 0
     for seed in cfg.seeds:
         for depth in cfg.depths:
             for kind in KINDS:
-                path = None if cache_dir is None else Path(cache_dir) / f"degradation-{cache_key(cfg, data, depth, kind, seed)}.json"
+                path = None
+                if cache:
+                    key = store.settings_key(CACHE_KIND, cache_settings(cfg, depth, kind, seed), data_fp)
+                    path = store.cache_path(CACHE_KIND, key, ".json", cache_dir)
                 if path is not None and path.is_file() and not retrain:
                     try:
-                        hist = json.loads(path.read_text())
+                        hist = store.read_json(path)
                         hist["from_cache"] = True
                         runs.append(hist)
                         if progress is not None:
@@ -311,10 +286,10 @@ def run_degradation_experiment(
                 if split is None:
                     split = _prepare(data, cfg, torch.device(device))
                 hist = train_cifar_net(depth, kind == "residual", split, cfg, seed=seed, device=device, on_eval=progress)
-                hist = _json_safe(hist)
+                hist = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in hist.items()}
                 trained += 1
                 if path is not None:
-                    _save_json(path, hist)
+                    store.atomic_write_json(path, hist)
                 hist["from_cache"] = False
                 runs.append(hist)
     return DegradationResult(cfg, data.label, data.source, runs, trained, time.perf_counter() - start)
