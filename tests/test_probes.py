@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from resnet_lab.exercises import lesson02
@@ -102,6 +103,13 @@ def test_gradient_run_step_zero_is_init_and_steps_change_weights() -> None:
     assert torch.allclose(torch.tensor(init.norms), torch.tensor(ref.norms), rtol=1e-5)
     later = run.after(2)
     assert len(run.history) == 3 and later.norms != init.norms
+    # step 1 measures at the weights after one SGD step (momentum 0.9, weight decay 1e-4) on batch 0
+    ref_opt = torch.optim.SGD(fresh.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    F.cross_entropy(fresh(batches[0][0]), batches[0][1]).backward()
+    ref_opt.step()
+    ref1 = gradients.layer_gradient_norms(fresh, *batches[1])
+    assert torch.allclose(torch.tensor(run.after(1).norms), torch.tensor(ref1.norms), rtol=1e-4)
+    assert run.after(1).loss == pytest.approx(ref1.loss, rel=1e-5)
     with pytest.raises(ValueError, match="between 0 and 2"):
         run.after(3)
 
@@ -332,3 +340,14 @@ def test_response_experiment_measures_what_response_stds_measures() -> None:
         assert len(run.losses) == 2 and len(run.stds) == 3  # 3 blocks in a depth-8 net
         assert run.stds == responses.response_stds(run.model, exp.measure_x)[1]
         assert run.model.residual == residual and run.gamma_move >= 0
+
+
+def test_train_briefly_steps_once_per_batch_and_stops_at_a_non_finite_loss() -> None:
+    batches = [_batch(seed=s) for s in range(4)]
+    net = _net(8)
+    before = net.conv1.weight.detach().clone()
+    losses = responses.train_briefly(net, batches, lr=0.05)
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    assert not torch.equal(before, net.conv1.weight)
+    blown = responses.train_briefly(_net(8), batches * 5, lr=1e12)
+    assert not math.isfinite(blown[-1]) and all(math.isfinite(v) for v in blown[:-1]) and len(blown) < 20

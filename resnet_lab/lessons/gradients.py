@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import residual_blocks
+from ..train.core import train_step
 from .probing import make_net, weight_layers
 
 __all__ = ["LayerGradients", "layer_gradient_norms", "block_output_gradient_norms", "GradientRun"]
@@ -161,9 +162,10 @@ class GradientRun:
 
     Step ``j`` measures the gradient on batch ``j`` at the weights reached after ``j`` SGD steps
     (lr, momentum 0.9, weight decay 1e-4 as in the paper), then takes the step with that same
-    gradient, so ``k`` steps cost ``k + 1`` forward/backward passes. Runs continue where they
-    stopped: asking for more steps later costs only the extra steps. Once the loss or a weight
-    is no longer finite, training stops and the result says so.
+    gradient (one :func:`resnet_lab.train.core.train_step`), so ``k`` steps cost ``k + 1``
+    forward/backward passes. Runs continue where they stopped: asking for more steps
+    later costs only the extra steps. Once the loss or a weight is no longer finite, measuring stops
+    and the result says so.
     """
 
     depth: int
@@ -186,18 +188,14 @@ class GradientRun:
         if steps < 0 or steps >= len(self.batches):
             raise ValueError(f"steps must be between 0 and {len(self.batches) - 1} (the batches given), got {steps}")
         while len(self.history) <= steps:
-            j = len(self.history)
             if self.history and not self.history[-1].finite:
                 self.history.append(self.history[-1])  # diverged: nothing more to measure
                 continue
-            x, y = self.batches[j]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.model(x), y)
-            loss.backward()
+            x, y = self.batches[len(self.history)]
+            # One step of the training core; the gradients it leaves in .grad are those of this batch at
+            # the weights before the step (SGD's update reads them, weight decay included, without changing them).
+            loss, _ = train_step(self.model, x, y, self.optimizer)
             layers = weight_layers(self.model)
             norms = tuple(float("nan") if m.weight.grad is None else m.weight.grad.norm().item() for _, m in layers)
-            result = LayerGradients(tuple(n for n, _ in layers), norms, loss.item())
-            self.history.append(result)
-            if result.finite:
-                self.optimizer.step()
+            self.history.append(LayerGradients(tuple(n for n, _ in layers), norms, loss.item()))
         return self.history[steps]

@@ -6,16 +6,17 @@ held-back images, and the std of each block's branch output measured on other im
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import ImageData
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
+from ..train.core import StepRecord, train_loop
 from .probing import calibrate_batchnorm, probe_batches
 
 __all__ = ["response_stds", "train_briefly", "ResponseRun", "ResponseExperiment", "response_experiment"]
@@ -69,19 +70,16 @@ def train_briefly(
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
 ) -> list[float]:
-    """A few SGD steps, one per batch (the paper's optimiser); returns the losses. Changes ``model``."""
+    """A few SGD steps, one per batch (the paper's optimiser), by :func:`resnet_lab.train.core.train_loop`;
+    returns the losses and stops after the first non-finite one. Changes ``model``."""
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    model.train()
-    losses = []
-    for x, y in batches:
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        if not torch.isfinite(loss):
-            losses.append(loss.item())
-            break
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses: list[float] = []
+
+    def record(rec: StepRecord) -> bool:
+        losses.append(rec.loss.item())
+        return not math.isfinite(losses[-1])  # stop: the net diverged
+
+    train_loop(model, batches, opt, steps=len(batches), on_step=record)
     return losses
 
 
