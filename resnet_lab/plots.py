@@ -1,10 +1,37 @@
-"""Shared plotting conventions. Lesson-specific figures live next to the lesson's logic."""
+"""The lessons' figures and their shared conventions (colors, titles that name the data).
+
+Each ``plot_*`` draws one result computed in :mod:`resnet_lab.lessons` and returns the figure
+without showing it (the notebook ends the cell with ``plt.show()``). matplotlib is imported
+only when a figure is drawn, and the lesson modules only inside the functions that need them:
+lower layers (the trainer's live plot) import this module for its conventions alone.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["data_title", "PLAIN_COLOR", "RESIDUAL_COLOR"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .lessons.degradation import DegradationResult
+    from .lessons.landscape import Slice1D, Slice2D
+    from .lessons.lesions import LesionResult, RandomLesionResult
+    from .train import History
+
+__all__ = [
+    "data_title",
+    "PLAIN_COLOR",
+    "RESIDUAL_COLOR",
+    "net_color",
+    "plot_error_curves",
+    "plot_activation_stats",
+    "plot_lesion",
+    "plot_random_lesion",
+    "plot_slices",
+    "plot_histories",
+]
 
 PLAIN_COLOR = "tab:red"
 RESIDUAL_COLOR = "tab:blue"
@@ -17,3 +44,217 @@ def data_title(title: str, data: Any) -> str:
     """
     label = getattr(data, "label", data)
     return f"{title} ({label})"
+
+
+# --- lesson 01 ---------------------------------------------------------------------------------------
+def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None = None, seed: int | None = None) -> Any:
+    """Figure 6 of the paper: error against iteration, plain (left) and residual (right).
+
+    Dashed: training error; bold: validation error. A diverged run ends in an "x" at the
+    iteration where its loss became NaN/inf and says "diverged" in the legend.
+    """
+    import matplotlib.pyplot as plt
+
+    from .lessons.toy import KINDS
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    else:
+        fig = axes[0].figure
+    depths = result.config.depths
+    cmap = plt.get_cmap("viridis")
+    colors = {d: cmap(0.85 * i / max(1, len(depths) - 1)) for i, d in enumerate(depths)}
+    seed = result.config.seeds[0] if seed is None else seed
+    for ax, kind in zip(axes, KINDS):
+        for d in depths:
+            r = result.run(d, kind, seed)
+            it = r["iters"]
+            tr = [math.nan if v is None else 100 * v for v in r["train_error"]]
+            va = [math.nan if v is None else 100 * v for v in r["val_error"]]
+            label = f"{kind}-{d}"
+            if r["diverged"]:
+                label += f" (diverged at it. {r['diverged_at']})"
+            ax.plot(it, tr, "--", color=colors[d], lw=1.2)
+            ax.plot(it, va, "-", color=colors[d], lw=2.5, label=label)
+            if r["diverged"]:
+                x_end = r["diverged_at"]
+                y_end = tr[-1] if tr and math.isfinite(tr[-1]) else 90.0
+                ax.plot([x_end], [y_end], "x", color="black", ms=10, mew=2.5)
+        ax.set_title(data_title(f"{kind} nets", result.data_label), color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="dashed: train, bold: val", title_fontsize=8)
+    axes[0].set_ylabel("error (%)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_activation_stats(stats: dict[str, Any], data: Any = "synthetic stand-in") -> Any:
+    """Two panels: std of each block's output, and of the gradient reaching it, plain vs residual."""
+    import matplotlib.pyplot as plt
+
+    from .lessons.toy import KINDS
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for kind, color in zip(KINDS, (PLAIN_COLOR, RESIDUAL_COLOR)):
+        axes[0].plot(stats["blocks"], stats["act_std"][kind], "o-", color=color, ms=3, label=f"{kind}-{stats['depth']}")
+        axes[1].semilogy(stats["blocks"], stats["grad_std"][kind], "o-", color=color, ms=3, label=f"{kind}-{stats['depth']}")
+    axes[0].set_title(data_title("block output std at init", data))
+    axes[1].set_title(data_title("gradient std at init", data))
+    for ax in axes:
+        ax.set_xlabel("block (input side -> output side)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+# --- lesson 05 ---------------------------------------------------------------------------------------
+def net_color(name: str) -> str:
+    """The color of a net in the lessons' figures, from its name: plain red, residual/original blue, else green."""
+    return PLAIN_COLOR if "plain" in name else (RESIDUAL_COLOR if "resid" in name or "orig" in name else "tab:green")
+
+
+def plot_lesion(results: Mapping[str, LesionResult], *, num_classes: int = 10, ax: Any = None) -> Figure:
+    """Accuracy against the deleted block, one line per net; downsampling blocks shaded."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(10, 3.8))
+    else:
+        fig = ax.figure
+    first = next(iter(results.values()))
+    for b in first.blocks:
+        if b.downsampling:
+            ax.axvspan(b.index - 0.5, b.index + 0.5, color="0.88", zorder=0)
+    for name, r in results.items():
+        c = net_color(name)
+        idx = [b.index for b in r.blocks]
+        ax.plot(idx, [100 * a for a in r.accuracy], "o-", color=c, label=f"{name}: one block deleted")
+        ax.axhline(100 * r.baseline_accuracy, color=c, ls="--", lw=1, label=f"{name}: no block deleted")
+    ax.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label="chance")
+    ax.set_xticks([b.index for b in first.blocks])
+    ax.set_xticklabels([f"{b.index}\n{b.name}" for b in first.blocks], fontsize=7)
+    ax.set_xlabel("deleted block (grey: downsampling block)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(data_title("Lesion study: delete one block at test time", first.label))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_random_lesion(
+    results: Mapping[str, RandomLesionResult], k: int, *, num_classes: int = 10, lengths: Sequence[int] = (1, 2, 3)
+) -> Figure:
+    """Three panels for ``k`` deleted blocks: path lengths before/after, accuracy against k, and the
+    accuracy kept (above chance) next to the fraction of paths of each length that survive."""
+    import matplotlib.pyplot as plt
+
+    from .lessons.lesions import retention
+    from .lessons.paths import path_counts, surviving_fraction_of_length, surviving_path_counts, surviving_path_fraction
+
+    first = next(iter(results.values()))
+    n = first.n_blocks
+    chance = 1 / num_classes
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 3.9))
+    ls = list(range(n + 1))
+    ax1.bar([x - 0.2 for x in ls], path_counts(n), width=0.4, color="0.6", label=f"all 2^{n} = {2 ** n} paths")
+    ax1.bar([x + 0.2 for x in ls], surviving_path_counts(n, k), width=0.4, color="tab:blue",
+            label=f"2^{n - k} = {2 ** (n - k)} avoid the {k} deleted")
+    ax1.set_xlabel("path length l (residual branches on the path)")
+    ax1.set_ylabel("number of paths")
+    ax1.set_title(f"{n} blocks: comb({n}, l) paths of length l", fontsize=10)
+    ax1.legend(fontsize=8)
+    for name, r in results.items():
+        c = net_color(name)
+        ks = r.ks
+        ax2.errorbar(ks, [100 * r.mean(j) for j in ks], yerr=[100 * r.std(j) for j in ks], fmt="o-", color=c,
+                     capsize=3, label=f"{name}: mean ± std over sets")
+        if k in r.accuracy:
+            ax2.scatter([k] * len(r.accuracy[k]), [100 * a for a in r.accuracy[k]], color=c, s=14, alpha=0.5)
+        if 0 in r.accuracy and r.mean(0) > chance:
+            kept = retention(r, chance)
+            ax3.plot(ks, [kept[j] for j in ks], "o-", color=c, label=f"{name}: accuracy kept")
+    for length, style in zip(lengths, ("--", "-.", ":", (0, (1, 3)))):
+        if length <= n:
+            ks = first.ks
+            ax3.plot(ks, [surviving_fraction_of_length(n, j, length) for j in ks], ls=style, color="0.35",
+                     label=f"paths of length {length} left")
+    ax3.plot(first.ks, [surviving_path_fraction(n, j) for j in first.ks], color="0.75", lw=3, zorder=0,
+             label="all paths left (2^-k)")
+    for ax in (ax2, ax3):
+        ax.axvline(k, color="0.6", lw=1)
+        ax.set_xlabel("k, blocks deleted at random")
+        ax.set_xticks(first.ks)
+    ax2.axhline(100 * chance, color="0.4", ls=":", lw=1, label="chance")
+    ax2.set_ylim(0, 100)
+    ax2.set_ylabel("accuracy (%)")
+    ax2.set_title(data_title("Random k-block lesions", first.label), fontsize=10)
+    ax2.legend(fontsize=7)
+    ax3.axhline(0, color="0.4", lw=0.8)
+    ax3.set_ylim(-0.15, 1.1)
+    ax3.set_ylabel("fraction kept")
+    ax3.set_title("accuracy above chance kept vs paths kept", fontsize=10)
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2D], *, max_loss: float | None = None) -> Figure:
+    """The 1-D slices of all nets in one panel, then one contour plot per 2-D slice, same levels."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    label = next(iter(slices_1d.values())).label
+    fig, axes = plt.subplots(1, 1 + len(slices_2d), figsize=(4.4 * (1 + len(slices_2d)) + 1, 4.1), layout="constrained")
+    ax = axes[0]
+    for name, s in slices_1d.items():
+        ax.plot(s.alphas, s.loss, "o-", ms=3, color=net_color(name), label=name)
+    ax.set_xlabel("alpha (step along a filter-normalised direction)")
+    ax.set_ylabel("loss")
+    ax.set_title("1-D slices")
+    ax.legend(fontsize=8)
+    all_losses = np.array([v for s in slices_2d.values() for row in s.loss for v in row])
+    lo = float(all_losses.min())
+    hi = float(all_losses.max()) if max_loss is None else min(float(all_losses.max()), max_loss)
+    levels = np.geomspace(max(lo, 1e-3), max(hi, lo * 1.01 + 1e-3), 16)
+    for ax, (name, s) in zip(axes[1:], slices_2d.items()):
+        z = np.clip(np.array(s.loss), None, levels[-1])
+        cs = ax.contourf(s.alphas, s.betas, z, levels=levels, cmap="viridis",
+                         norm=plt.matplotlib.colors.LogNorm(levels[0], levels[-1]))
+        ax.contour(s.alphas, s.betas, z, levels=levels, colors="k", linewidths=0.4)
+        ax.plot([0], [0], "r*", ms=9)
+        ax.set_title(f"2-D slice: {name}")
+        ax.set_xlabel("alpha (direction 1)")
+        ax.set_ylabel("beta (direction 2)")
+        ax.set_aspect("equal")
+    bar = fig.colorbar(cs, ax=list(axes[1:]), label="loss (log scale, same levels in every panel)")
+    ticks = levels[::3]
+    bar.set_ticks(ticks, labels=[f"{v:.3g}" for v in ticks])
+    bar.minorticks_off()
+    fig.suptitle(data_title("Loss around the trained weights", label), fontsize=11)
+    return fig
+
+
+def plot_histories(histories: Mapping[str, History], *, title: str = "Training") -> Figure:
+    """Training loss and validation accuracy per epoch for each run (x axis: SGD steps)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    label = ""
+    for name, h in histories.items():
+        c = net_color(name)
+        ax1.plot(h.step, h.train_loss, "o-", ms=3, color=c, label=name)
+        ax2.plot(h.step, [100 * (a or 0.0) for a in h.val_acc], "o-", ms=3, color=c, label=name)
+        label = h.meta.get("data", label)
+    ax1.set_xlabel("SGD steps")
+    ax1.set_ylabel("training loss (per epoch)")
+    ax2.set_xlabel("SGD steps")
+    ax2.set_ylabel("validation accuracy (%)")
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    fig.suptitle(data_title(title, label), fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -11,7 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_lab import degradation as dg
+from resnet_lab import plots
+from resnet_lab.exercises import lesson01
+from resnet_lab.lessons import activations, toy
+from resnet_lab.lessons import degradation as dg
 from resnet_lab.data import synthetic_cifar
 from resnet_lab.models import cifar_resnet
 from resnet_lab.profiles import get_profile
@@ -29,7 +32,7 @@ def tiny_data():
 # --- toy nets ----------------------------------------------------------------------------------
 
 
-def _reference_forward(model: dg.ToyMLPs, k: int, x: torch.Tensor) -> torch.Tensor:
+def _reference_forward(model: toy.ToyMLPs, k: int, x: torch.Tensor) -> torch.Tensor:
     """Net k of the block-diagonal pack, rebuilt from separate nn.Linear/nn.BatchNorm1d layers."""
     w = model.width
     sl = slice(k * w, (k + 1) * w)
@@ -54,8 +57,8 @@ def _reference_forward(model: dg.ToyMLPs, k: int, x: torch.Tensor) -> torch.Tens
 
 
 def test_toy_pack_equals_separate_nets():
-    x, _ = dg.two_spirals(64, seed=1)
-    model = dg.ToyMLPs(8, width=6, kinds=("plain", "residual"), seed=2)
+    x, _ = toy.two_spirals(64, seed=1)
+    model = toy.ToyMLPs(8, width=6, kinds=("plain", "residual"), seed=2)
     with torch.no_grad():
         out = model(x)
         for k in range(2):
@@ -63,8 +66,8 @@ def test_toy_pack_equals_separate_nets():
 
 
 def test_toy_nets_do_not_leak_into_each_other():
-    x, y = dg.two_spirals(64, seed=1)
-    model = dg.ToyMLPs(6, width=5, seed=0)
+    x, y = toy.two_spirals(64, seed=1)
+    model = toy.ToyMLPs(6, width=5, seed=0)
     logits = model(x)
     F.cross_entropy(logits[0], y).backward()  # loss of the plain net only
     w = model.width
@@ -75,8 +78,8 @@ def test_toy_nets_do_not_leak_into_each_other():
 
 def test_toy_task_shows_degradation_in_quick_budget():
     b = get_profile("quick").degradation
-    shallow = dg.train_toy(4, steps=b.toy_steps, points=b.toy_points, seed=0)
-    deep = dg.train_toy(b.toy_max_depth, steps=b.toy_steps, points=b.toy_points, seed=0)
+    shallow = toy.train_toy(4, steps=b.toy_steps, points=b.toy_points, seed=0)
+    deep = toy.train_toy(b.toy_max_depth, steps=b.toy_steps, points=b.toy_points, seed=0)
     assert deep.final_loss["plain"] > 5 * shallow.final_loss["plain"] + 0.05
     assert deep.final_loss["residual"] < 0.05
     assert not any(deep.diverged.values())
@@ -96,8 +99,8 @@ def quick_result():
     profile = get_profile("quick")
     cfg = dg.config_from_profile(profile, seeds=(EFFECT_SEED,))
     data = synthetic_cifar(cfg.n_train + cfg.n_val, 10, seed=DATA_SEED)
-    with dg._one_thread():  # measured per-step cost is far lower on a shared 2-core machine
-        return dg.run_degradation_experiment(data, cfg, cache_dir=None)
+    with toy.one_thread():  # measured per-step cost is far lower on a shared 2-core machine
+        return dg.run_degradation_experiment(data, cfg, cache=False)
 
 
 def test_quick_budget_reproduces_degradation(quick_result):
@@ -112,8 +115,8 @@ def test_quick_budget_reproduces_degradation(quick_result):
     verdict = dg.degradation_verdict(quick_result, margin=0.0)
     assert verdict["degraded"] and "appeared" in verdict["sentence"]
     assert "synthetic" in verdict["sentence"]
-    assert dg.check_lower_curve("shallow", quick_result, "plain")
-    assert not dg.check_lower_curve("deep", quick_result, "plain")
+    assert lesson01.check_lower_curve("shallow", quick_result, "plain")
+    assert not lesson01.check_lower_curve("deep", quick_result, "plain")
 
 
 # --- cache, divergence, inputs ------------------------------------------------------------------
@@ -126,8 +129,8 @@ def test_cache_round_trip_does_not_retrain(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(dg, "train_cifar_net", lambda *a, **k: calls.append(a[:2]) or real(*a, **k))
     first = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)
     assert len(calls) == 2 and first.trained == 2
-    files = sorted(tmp_path.glob("degradation-*.json"))
-    assert len(files) == 2 and not list(tmp_path.glob("*.part"))
+    files = sorted((tmp_path / dg.CACHE_KIND).glob("degradation-*.json"))  # resnet_lab.store's layout
+    assert len(files) == 2 and not list(tmp_path.rglob("*.tmp"))
     json.loads(files[0].read_text())  # strict JSON (allow_nan=False on write)
     second = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)
     assert len(calls) == 2 and second.trained == 0
@@ -141,13 +144,28 @@ def test_cache_round_trip_does_not_retrain(tiny_data, tmp_path, monkeypatch):
     assert len(calls) == 6
 
 
+def test_augmentation_is_the_loaders_batched_crop_flip(tiny_data, monkeypatch):
+    """One call of the device loader's crop/flip per SGD step, on the whole batch: no per-image loop."""
+    shapes = []
+    real = dg.random_crop_flip
+    monkeypatch.setattr(dg, "random_crop_flip", lambda x, *a, **k: shapes.append(tuple(x.shape)) or real(x, *a, **k))
+    cfg = dg.CifarConfig(**TINY)
+    dg.run_degradation_experiment(tiny_data, cfg, cache=False)
+    # train_loop may draw one batch past the last step before it stops
+    nets = len(dg.KINDS)
+    assert set(shapes) == {(cfg.batch, 3, 32, 32)} and cfg.iters * nets <= len(shapes) <= (cfg.iters + 1) * nets
+    shapes.clear()
+    dg.run_degradation_experiment(tiny_data, dg.CifarConfig(**{**TINY, "augment": False}), cache=False)
+    assert shapes == []
+
+
 def test_diverging_run_is_recorded_not_raised(tiny_data, tmp_path):
     cfg = dg.CifarConfig(**{**TINY, "lr": 1e12, "iters": 20})
     result = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)
     run = result.run(8, "plain")
     assert run["diverged"] and 1 <= run["diverged_at"] <= 20
     assert "diverged" in dg.results_table(result)
-    fig = dg.plot_error_curves(result)
+    fig = plots.plot_error_curves(result)
     assert any("diverged" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
     plt.close(fig)
     again = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)  # cached as diverged
@@ -155,7 +173,7 @@ def test_diverging_run_is_recorded_not_raised(tiny_data, tmp_path):
 
 
 def test_toy_divergence_is_recorded():
-    run = dg.train_toy(6, lr=1e6, steps=30, points=64)
+    run = toy.train_toy(6, lr=1e6, steps=30, points=64)
     assert run.diverged["plain"] or run.diverged["residual"]
     for kind, dead in run.diverged.items():
         if dead:
@@ -168,12 +186,12 @@ def test_toy_divergence_is_recorded():
         lambda: dg.CifarConfig(depths=(9,)),
         lambda: dg.CifarConfig(depths=()),
         lambda: dg.CifarConfig(iters=0),
-        lambda: dg.ToyMLPs(5),
-        lambda: dg.ToyMLPs(6, kinds=("plain", "wide")),
-        lambda: dg.two_spirals(2),
-        lambda: dg.train_toy(6, lr=-1.0),
+        lambda: toy.ToyMLPs(5),
+        lambda: toy.ToyMLPs(6, kinds=("plain", "wide")),
+        lambda: toy.two_spirals(2),
+        lambda: toy.train_toy(6, lr=-1.0),
         lambda: wdg.draw_toy_comparison(6, shortcuts="maybe", show=False),
-        lambda: dg.degradation_onset({"depths": [4], "loss": {"plain": [0.1]}}, kind="wide"),
+        lambda: toy.degradation_onset({"depths": [4], "loss": {"plain": [0.1]}}, kind="wide"),
     ],
 )
 def test_bad_input_raises_value_error(make):
@@ -183,7 +201,7 @@ def test_bad_input_raises_value_error(make):
 
 def test_too_little_data_is_a_value_error(tiny_data):
     with pytest.raises(ValueError, match="n_train"):
-        dg.run_degradation_experiment(tiny_data, dg.CifarConfig(**{**TINY, "n_train": 1000}), cache_dir=None)
+        dg.run_degradation_experiment(tiny_data, dg.CifarConfig(**{**TINY, "n_train": 1000}), cache=False)
 
 
 # --- activation statistics ------------------------------------------------------------------------
@@ -191,7 +209,7 @@ def test_too_little_data_is_a_value_error(tiny_data):
 
 def test_activation_stats_match_direct_computation():
     x = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    stats = dg.activation_stats(14, x, width=4, seed=5)
+    stats = activations.activation_stats(14, x, width=4, seed=5)
     assert len(stats["blocks"]) == 6 and len(stats["act_std"]["plain"]) == 6
     torch.manual_seed(5)
     net = cifar_resnet(14, residual=False, width=4).train()
@@ -199,7 +217,7 @@ def test_activation_stats_match_direct_computation():
         h = net.relu(net.bn1(net.conv1(x)))
         first = net.layer1[0](h)
     assert stats["act_std"]["plain"][0] == pytest.approx(float(first.std()), rel=1e-5)
-    assert all(v > 0 and math.isfinite(v) for k in dg.KINDS for v in stats["grad_std"][k])
+    assert all(v > 0 and math.isfinite(v) for k in toy.KINDS for v in stats["grad_std"][k])
 
 
 # --- checkers on hand-made results -----------------------------------------------------------------
@@ -214,9 +232,9 @@ def _fake_result(errors: dict[tuple[int, str], float]) -> dg.DegradationResult:
 
 def test_check_lower_curve_right_and_wrong():
     res = _fake_result({(8, "plain"): 0.2, (20, "plain"): 0.4, (8, "residual"): 0.3, (20, "residual"): 0.1})
-    assert dg.check_lower_curve("shallow", res, "plain") and not dg.check_lower_curve("deep", res, "plain")
-    assert dg.check_lower_curve("deep", res, "residual") and not dg.check_lower_curve("shallow", res, "residual")
-    assert not dg.check_lower_curve("middle", res)
+    assert lesson01.check_lower_curve("shallow", res, "plain") and not lesson01.check_lower_curve("deep", res, "plain")
+    assert lesson01.check_lower_curve("deep", res, "residual") and not lesson01.check_lower_curve("shallow", res, "residual")
+    assert not lesson01.check_lower_curve("middle", res)
     v = dg.degradation_verdict(res)
     assert v["degraded"] and v["residual_ok"]
     flat = _fake_result({(8, "plain"): 0.4, (20, "plain"): 0.2, (8, "residual"): 0.3, (20, "residual"): 0.1})
@@ -226,15 +244,15 @@ def test_check_lower_curve_right_and_wrong():
 def test_check_onset_depth_right_and_wrong():
     sweep = {"depths": [4, 8, 12, 16, 20, 24], "loss": {"plain": [0.01, 0.01, 0.02, 0.01, 0.3, 0.5],
                                                         "residual": [0.01] * 6}}
-    onset = dg.degradation_onset(sweep)
+    onset = toy.degradation_onset(sweep)
     assert onset == 20  # 0.3 > 2 * min(0.01, 0.01, 0.02, 0.01) and > 0.05
-    assert dg.check_onset_depth(onset, sweep)
-    assert dg.check_onset_depth(16, sweep)  # one grid step either way is accepted
-    assert not dg.check_onset_depth(8, sweep)
-    assert not dg.check_onset_depth(5, sweep)  # not a depth of the sweep
-    assert not dg.check_onset_depth("deep", sweep)
+    assert lesson01.check_onset_depth(onset, sweep)
+    assert lesson01.check_onset_depth(16, sweep)  # one grid step either way is accepted
+    assert not lesson01.check_onset_depth(8, sweep)
+    assert not lesson01.check_onset_depth(5, sweep)  # not a depth of the sweep
+    assert not lesson01.check_onset_depth("deep", sweep)
     sweep["loss"]["plain"][3] = float("nan")  # a diverged net counts as degraded
-    assert dg.degradation_onset(sweep) == 16
+    assert toy.degradation_onset(sweep) == 16
 
 
 # --- widget ---------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from resnet_lab import probes
+from resnet_lab.exercises import lesson02
+from resnet_lab.lessons import gradients, jacobians, paths, probing, responses
 from resnet_lab.data import synthetic_cifar
 from resnet_lab.models import BasicBlock, PreActBlock, ShortcutA, cifar_resnet, residual_blocks
 
@@ -26,8 +28,8 @@ def _net(depth: int = 14, *, residual: bool = True, width: int = 4, preact: bool
 # --- surgery -----------------------------------------------------------------------------------------
 def test_without_batchnorm_copies_and_removes_every_bn() -> None:
     model = _net()
-    clone = probes.without_batchnorm(model)
-    assert probes.has_batchnorm(model) and not probes.has_batchnorm(clone)
+    clone = probing.without_batchnorm(model)
+    assert probing.has_batchnorm(model) and not probing.has_batchnorm(clone)
     block = clone.layer1[0]
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():  # same weights, BN gone: the branch is conv-relu-conv
@@ -42,7 +44,7 @@ def test_calibrate_batchnorm_sets_the_batch_statistics() -> None:
     seen = {}
     bn = model.layer3[-1].bn2
     handle = bn.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0].detach().clone()))
-    probes.calibrate_batchnorm(model, x)
+    probing.calibrate_batchnorm(model, x)
     handle.remove()
     assert not model.training
     ref = seen["x"].transpose(0, 1).flatten(1)
@@ -53,7 +55,7 @@ def test_calibrate_batchnorm_sets_the_batch_statistics() -> None:
 
 def test_weight_layers_count_equals_depth() -> None:
     for depth in (8, 14, 20):
-        assert len(probes.weight_layers(_net(depth))) == depth
+        assert len(probing.weight_layers(_net(depth))) == depth
 
 
 # --- gradient norms -------------------------------------------------------------------------------------
@@ -62,16 +64,16 @@ def test_weight_layers_count_equals_depth() -> None:
 def test_layer_gradient_norms_hooks_equal_autograd(residual: bool, batchnorm: bool) -> None:
     model = _net(residual=residual)
     if not batchnorm:
-        model = probes.without_batchnorm(model)
+        model = probing.without_batchnorm(model)
     x, y = _batch()
-    a = probes.layer_gradient_norms(model, x, y, method="autograd")
-    h = probes.layer_gradient_norms(model, x, y, method="hooks")
+    a = gradients.layer_gradient_norms(model, x, y, method="autograd")
+    h = gradients.layer_gradient_norms(model, x, y, method="hooks")
     assert a.names == h.names and len(a.norms) == 14
     assert torch.allclose(torch.tensor(a.norms), torch.tensor(h.norms), rtol=1e-4, atol=1e-7)
     # and both equal what .backward() leaves in .grad
     model.zero_grad()
     torch.nn.functional.cross_entropy(model(x), y).backward()
-    ref = [m.weight.grad.norm().item() for _, m in probes.weight_layers(model)]
+    ref = [m.weight.grad.norm().item() for _, m in probing.weight_layers(model)]
     assert torch.allclose(torch.tensor(a.norms), torch.tensor(ref), rtol=1e-5, atol=1e-8)
     assert a.first_last_ratio == pytest.approx(ref[0] / ref[-1], rel=1e-5)
 
@@ -79,8 +81,8 @@ def test_layer_gradient_norms_hooks_equal_autograd(residual: bool, batchnorm: bo
 def test_block_output_gradient_norms_hooks_equal_autograd() -> None:
     model = _net(20)
     x, y = _batch()
-    names_a, a = probes.block_output_gradient_norms(model, x, y, method="autograd")
-    names_h, h = probes.block_output_gradient_norms(model, x, y, method="hooks")
+    names_a, a = gradients.block_output_gradient_norms(model, x, y, method="autograd")
+    names_h, h = gradients.block_output_gradient_norms(model, x, y, method="hooks")
     assert names_a == names_h == [n for n, _ in residual_blocks(model)]
     assert torch.allclose(torch.tensor(a), torch.tensor(h), rtol=1e-5)
 
@@ -88,25 +90,32 @@ def test_block_output_gradient_norms_hooks_equal_autograd() -> None:
 def test_bad_method_names_valid_values() -> None:
     x, y = _batch()
     with pytest.raises(ValueError, match="autograd"):
-        probes.layer_gradient_norms(_net(), x, y, method="finite-differences")  # type: ignore[arg-type]
+        gradients.layer_gradient_norms(_net(), x, y, method="finite-differences")  # type: ignore[arg-type]
 
 
 def test_gradient_run_step_zero_is_init_and_steps_change_weights() -> None:
     torch.manual_seed(1)
     batches = [_batch(seed=s) for s in range(3)]
-    run = probes.GradientRun(14, residual=True, batchnorm=True, batches=batches, width=4, lr=0.05)
+    run = gradients.GradientRun(14, residual=True, batchnorm=True, batches=batches, width=4, lr=0.05)
     init = run.after(0)
-    fresh = probes._make_net(14, residual=True, batchnorm=True, width=4, seed=0)
-    ref = probes.layer_gradient_norms(fresh, *batches[0])
+    fresh = probing.make_net(14, residual=True, batchnorm=True, width=4, seed=0)
+    ref = gradients.layer_gradient_norms(fresh, *batches[0])
     assert torch.allclose(torch.tensor(init.norms), torch.tensor(ref.norms), rtol=1e-5)
     later = run.after(2)
     assert len(run.history) == 3 and later.norms != init.norms
+    # step 1 measures at the weights after one SGD step (momentum 0.9, weight decay 1e-4) on batch 0
+    ref_opt = torch.optim.SGD(fresh.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    F.cross_entropy(fresh(batches[0][0]), batches[0][1]).backward()
+    ref_opt.step()
+    ref1 = gradients.layer_gradient_norms(fresh, *batches[1])
+    assert torch.allclose(torch.tensor(run.after(1).norms), torch.tensor(ref1.norms), rtol=1e-4)
+    assert run.after(1).loss == pytest.approx(ref1.loss, rel=1e-5)
     with pytest.raises(ValueError, match="between 0 and 2"):
         run.after(3)
 
 
 def test_overflow_is_reported_not_hidden() -> None:
-    result = probes.LayerGradients(("a", "b"), (float("inf"), 1.0), 2.0)
+    result = gradients.LayerGradients(("a", "b"), (float("inf"), 1.0), 2.0)
     assert not result.finite and math.isnan(result.first_last_ratio)
 
 
@@ -118,13 +127,13 @@ def _calibrated_block(cls: type, seed: int = 0) -> nn.Module:
         if isinstance(m, nn.BatchNorm2d):
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
-    return probes.calibrate_batchnorm(block, torch.randn(8, 4, 5, 5))
+    return probing.calibrate_batchnorm(block, torch.randn(8, 4, 5, 5))
 
 
 def test_preact_block_jacobian_is_identity_plus_branch() -> None:
     block = _calibrated_block(PreActBlock)
     x = torch.randn(1, 4, 5, 5)
-    J = probes.block_jacobians(block, x)
+    J = jacobians.block_jacobians(block, x)
     eye = torch.eye(x.numel())
     assert torch.allclose(J["block"], eye + J["branch"], atol=1e-5)
     assert torch.allclose(J["shortcut"], eye)
@@ -134,7 +143,7 @@ def test_preact_block_jacobian_is_identity_plus_branch() -> None:
 def test_basic_block_jacobian_is_relu_mask_times_identity_plus_branch() -> None:
     block = _calibrated_block(BasicBlock)
     x = torch.randn(1, 4, 5, 5)
-    J = probes.block_jacobians(block, x)
+    J = jacobians.block_jacobians(block, x)
     eye = torch.eye(x.numel())
     assert torch.allclose(J["sum"], eye + J["branch"], atol=1e-5)
     with torch.no_grad():
@@ -145,55 +154,55 @@ def test_basic_block_jacobian_is_relu_mask_times_identity_plus_branch() -> None:
 
 def test_jacobian_with_shape_changing_shortcut() -> None:
     torch.manual_seed(0)
-    block = probes.calibrate_batchnorm(BasicBlock(4, 8, 2, ShortcutA(4, 8, 2)), torch.randn(8, 4, 6, 6))
+    block = probing.calibrate_batchnorm(BasicBlock(4, 8, 2, ShortcutA(4, 8, 2)), torch.randn(8, 4, 6, 6))
     x = torch.randn(1, 4, 6, 6)
-    J = probes.block_jacobians(block, x)
+    J = jacobians.block_jacobians(block, x)
     assert J["sum"].shape == (8 * 3 * 3, 4 * 6 * 6)
     assert torch.allclose(J["sum"], J["shortcut"] + J["branch"], atol=1e-5)
 
 
 def test_block_jacobians_refuse_train_mode() -> None:
     with pytest.raises(ValueError, match="eval"):
-        probes.block_jacobians(BasicBlock(4, 4).train(), torch.randn(1, 4, 3, 3))
+        jacobians.block_jacobians(BasicBlock(4, 4).train(), torch.randn(1, 4, 3, 3))
 
 
 def test_singular_values_match_full_svd() -> None:
     J = torch.randn(20, 12)
-    assert torch.allclose(probes.singular_values(J), torch.linalg.svd(J).S, atol=1e-5)
+    assert torch.allclose(jacobians.singular_values(J), torch.linalg.svd(J).S, atol=1e-5)
     with pytest.raises(ValueError, match="inf or nan"):
-        probes.singular_values(torch.tensor([[float("nan")]]))
+        jacobians.singular_values(torch.tensor([[float("nan")]]))
 
 
 # --- responses ---------------------------------------------------------------------------------------
 def test_response_stds_equal_branch_output_std() -> None:
-    model = probes.calibrate_batchnorm(_net(14), _batch()[0])
+    model = probing.calibrate_batchnorm(_net(14), _batch()[0])
     x, _ = _batch(seed=3)
-    names, stds = probes.response_stds(model, x)
-    inputs = probes.block_inputs(model, x)
+    names, stds = responses.response_stds(model, x)
+    inputs = probing.block_inputs(model, x)
     with torch.no_grad():
         ref = [b.branch(inputs[n]).std().item() for n, b in residual_blocks(model)]
     assert names == [f"{n}.bn2" for n, _ in residual_blocks(model)]
     assert torch.allclose(torch.tensor(stds), torch.tensor(ref), rtol=1e-5)
-    names_all, stds_all = probes.response_stds(model, x, layers="all")
+    names_all, stds_all = responses.response_stds(model, x, layers="all")
     assert len(names_all) == 2 * len(names) and stds_all[1::2] == pytest.approx(stds)
     with pytest.raises(ValueError, match="branch"):
-        probes.response_stds(model, x, layers="every")  # type: ignore[arg-type]
+        responses.response_stds(model, x, layers="every")  # type: ignore[arg-type]
 
 
 # --- the -1 correction ----------------------------------------------------------------------------
 def test_branch_scale_minus_one_cancels_the_gradient() -> None:
-    sweep = probes.branch_scale_sweep([0.0, -0.5, -1.0, 1.0], blocks=5)
+    sweep = jacobians.branch_scale_sweep([0.0, -0.5, -1.0, 1.0], blocks=5)
     for s, d in zip(sweep.scales, sweep.branch_diag):
         assert d == pytest.approx(s, abs=0.05)  # dF/dx is close to scale * I
     assert sweep.block_gain[0] == pytest.approx(1.0)  # no branch: the identity passes everything
     assert sweep.block_gain[2] < 0.25 * sweep.block_gain[1]  # -1 cancels the +1 (up to the noise)
     assert sweep.stack_gain[2] < 1e-4 < sweep.stack_gain[1]
     # Cross-check one gain with the explicit Jacobian: ||J^T g|| / ||g||.
-    block = probes.ScaledBranchBlock(4, -0.5, seed=0)
+    block = jacobians.ScaledBranchBlock(4, -0.5, seed=0)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, 6, 6, generator=gen)
     g = torch.randn(1, 4, 6, 6, generator=gen)
-    J = probes.jacobian(block, x)
+    J = jacobians.jacobian(block, x)
     assert (J.T @ g.flatten()).norm() / g.norm() == pytest.approx(sweep.block_gain[1], rel=1e-4)
 
 
@@ -205,26 +214,26 @@ def test_path_counts_are_binomial_by_enumeration() -> None:
         counts = [0] * (n + 1)
         for choice in itertools.product((0, 1), repeat=n):
             counts[sum(choice)] += 1
-        assert probes.path_counts(n) == counts
-        assert sum(probes.path_counts(n)) == 2**n
+        assert paths.path_counts(n) == counts
+        assert sum(paths.path_counts(n)) == 2**n
     with pytest.raises(ValueError, match="non-negative"):
-        probes.path_counts(-1)
+        paths.path_counts(-1)
 
 
 @pytest.mark.parametrize("preact", [False, True])
 def test_paths_sum_to_autograd_gradient_and_dp_matches_brute_force(preact: bool) -> None:
-    model = probes.calibrate_batchnorm(_net(14, preact=preact), _batch()[0])
+    model = probing.calibrate_batchnorm(_net(14, preact=preact), _batch()[0])
     x, y = _batch(n=1, seed=5)
-    result = probes.network_path_gradients(model, x, y)
+    result = paths.network_path_gradients(model, x, y)
     assert result.blocks == 6 and len(result.by_length) == 7
     assert result.max_error < 1e-4  # sum over path lengths == the real network's gradient (autograd)
 
     # Brute force: all 2^6 paths one by one, grouped by length, equal the DP's sums.
     blocks = [b for _, b in residual_blocks(model)]
-    first = next(iter(probes.block_inputs(model, x).values()))
+    first = next(iter(probing.block_inputs(model, x).values()))
     g = torch.randn_like(model.layer3(model.layer2(model.layer1(first))))
-    dp = probes.path_gradients_by_length(blocks, first, g)
-    brute = probes.path_gradients_brute_force(blocks, first, g)
+    dp = paths.path_gradients_by_length(blocks, first, g)
+    brute = paths.path_gradients_brute_force(blocks, first, g)
     assert len(brute) == 2**6
     for k in range(7):
         group = [v for c, v in brute.items() if sum(c) == k]
@@ -243,12 +252,12 @@ def test_path_decomposition_of_a_linear_net_matches_expanded_product() -> None:
     # Linear residual "blocks" x -> x + A x: the contribution of paths of length k is e_k(A^T...) g,
     # checked against the explicit sum over subsets of matrix products.
     torch.manual_seed(0)
-    model = probes.calibrate_batchnorm(probes.without_batchnorm(_net(8, preact=True)), _batch()[0])
+    model = probing.calibrate_batchnorm(probing.without_batchnorm(_net(8, preact=True)), _batch()[0])
     blocks = [b for _, b in residual_blocks(model)][:1]  # one stride-1 block: D = I
     x = torch.randn(1, 4, 5, 5)
     g = torch.randn(1, 4, 5, 5)
-    dp = probes.path_gradients_by_length(blocks, x, g)
-    JF = probes.jacobian(blocks[0].branch, x)
+    dp = paths.path_gradients_by_length(blocks, x, g)
+    JF = jacobians.jacobian(blocks[0].branch, x)
     assert torch.allclose(dp[0].flatten(), g.flatten())
     assert torch.allclose(dp[1].flatten(), JF.T @ g.flatten(), atol=1e-5)
 
@@ -256,18 +265,18 @@ def test_path_decomposition_of_a_linear_net_matches_expanded_product() -> None:
 def test_plain_blocks_refuse_path_decomposition() -> None:
     model = _net(8, residual=False)
     with pytest.raises(ValueError, match="residual=True"):
-        probes.path_gradients_by_length([b for _, b in residual_blocks(model)], torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4))
+        paths.path_gradients_by_length([b for _, b in residual_blocks(model)], torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4))
 
 
 # --- checkers ---------------------------------------------------------------------------------------
 def test_checkers_compute_their_answers() -> None:
-    assert probes.check_path_count(math.comb(54, 27), 54, 27)
-    assert not probes.check_path_count(54, 54, 27)
-    assert probes.check_stack_gradient(0.5**10, -0.5, 10)
-    assert not probes.check_stack_gradient(1.0, -0.5, 10)
-    assert probes.check_cancelling_scale(-0.5, 2.0)
-    assert not probes.check_cancelling_scale(-1.0, 2.0)
-    assert not probes.check_path_count("many", 3, 1)  # type: ignore[arg-type]
+    assert lesson02.check_path_count(math.comb(54, 27), 54, 27)
+    assert not lesson02.check_path_count(54, 54, 27)
+    assert lesson02.check_stack_gradient(0.5**10, -0.5, 10)
+    assert not lesson02.check_stack_gradient(1.0, -0.5, 10)
+    assert lesson02.check_cancelling_scale(-0.5, 2.0)
+    assert not lesson02.check_cancelling_scale(-1.0, 2.0)
+    assert not lesson02.check_path_count("many", 3, 1)  # type: ignore[arg-type]
 
 
 # --- widget -----------------------------------------------------------------------------------------
@@ -314,20 +323,31 @@ def test_stage_spectra_follow_the_chain_rule() -> None:
     torch.manual_seed(0)
     stage = nn.Sequential(_calibrated_block(BasicBlock), _calibrated_block(BasicBlock))
     x = torch.randn(1, 4, 5, 5)
-    per_block, whole = probes.stage_spectra(stage, x)
-    J1 = probes.jacobian(stage[0], x)
-    J2 = probes.jacobian(stage[1], stage[0](x).detach())
-    assert torch.allclose(per_block[0], probes.singular_values(J1))
-    assert torch.allclose(per_block[1], probes.singular_values(J2))
-    assert torch.allclose(whole, probes.singular_values(J2 @ J1), atol=1e-4)
+    per_block, whole = jacobians.stage_spectra(stage, x)
+    J1 = jacobians.jacobian(stage[0], x)
+    J2 = jacobians.jacobian(stage[1], stage[0](x).detach())
+    assert torch.allclose(per_block[0], jacobians.singular_values(J1))
+    assert torch.allclose(per_block[1], jacobians.singular_values(J2))
+    assert torch.allclose(whole, jacobians.singular_values(J2 @ J1), atol=1e-4)
 
 
 def test_response_experiment_measures_what_response_stds_measures() -> None:
     data = synthetic_cifar(64, 8, seed=0)
-    exp = probes.response_experiment(data, (8,), width=2, iters=2, batch=4)
+    exp = responses.response_experiment(data, (8,), width=2, iters=2, batch=4)
     assert set(exp.runs) == {(8, False), (8, True)}
     assert exp.lr == pytest.approx(0.1 * 4 / 128)
     for (depth, residual), run in exp.runs.items():
         assert len(run.losses) == 2 and len(run.stds) == 3  # 3 blocks in a depth-8 net
-        assert run.stds == probes.response_stds(run.model, exp.measure_x)[1]
+        assert run.stds == responses.response_stds(run.model, exp.measure_x)[1]
         assert run.model.residual == residual and run.gamma_move >= 0
+
+
+def test_train_briefly_steps_once_per_batch_and_stops_at_a_non_finite_loss() -> None:
+    batches = [_batch(seed=s) for s in range(4)]
+    net = _net(8)
+    before = net.conv1.weight.detach().clone()
+    losses = responses.train_briefly(net, batches, lr=0.05)
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    assert not torch.equal(before, net.conv1.weight)
+    blown = responses.train_briefly(_net(8), batches * 5, lr=1e12)
+    assert not math.isfinite(blown[-1]) and all(math.isfinite(v) for v in blown[:-1]) and len(blown) < 20

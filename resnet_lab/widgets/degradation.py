@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..degradation import KINDS, ToyRun, toy_decision_grid, train_toy, two_spirals
+from ..lessons.toy import KINDS, ToyRun, toy_decision_grid, train_toy, two_spirals
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR
 
 __all__ = ["SHORTCUT_OPTIONS", "WIDTH_OPTIONS", "draw_toy_comparison", "make_degradation_widget"]

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from ..data import ImageData, get_dataset
 from ..models import cifar_depths
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title
-from ..probes import GradientRun, LayerGradients, probe_batches
+from ..lessons.gradients import GradientRun, LayerGradients
+from ..lessons.probing import probe_batches
 from ..profiles import Profile, get_profile
 
 __all__ = ["GradientExplorer", "GradientView", "make_gradient_widget", "torch_threads", "NETS", "WHEN"]

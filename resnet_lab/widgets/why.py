@@ -1,6 +1,6 @@
 """Lesson 05 widget: random k-block lesions next to the binomial path-length view, k on a slider.
 
-The accuracies are measured once (:func:`resnet_lab.why.random_lesion_study`); the slider only
+The accuracies are measured once (:func:`resnet_lab.lessons.lesions.random_lesion_study`); the slider only
 redraws, so moving it costs nothing.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..why import RandomLesionResult, plot_random_lesion, surviving_path_fraction
+from ..lessons.lesions import RandomLesionResult
+from ..lessons.paths import surviving_path_fraction
+from ..plots import plot_random_lesion
 
 __all__ = ["draw_random_lesion", "make_random_lesion_widget"]
 

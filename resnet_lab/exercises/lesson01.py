@@ -1,0 +1,61 @@
+"""Lesson 01 exercises: read the learner's own runs (Figure 6 curves, the toy depth sweep)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..lessons.degradation import DegradationResult, final_errors
+from ..lessons.toy import KINDS, degradation_onset
+from .core import CheckResult, check_choice
+
+__all__ = ["check_lower_curve", "check_onset_depth"]
+
+
+def check_lower_curve(answer: str, result: DegradationResult, kind: str = "plain") -> CheckResult:
+    """Exercise: of the shallowest and the deepest ``kind`` net, whose training error ends lower?
+
+    ``answer`` is ``"shallow"`` or ``"deep"``; the right answer is read from the run's final errors.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    errs = final_errors(result)
+    lo, hi = min(result.config.depths), max(result.config.depths)
+    e_lo, e_hi = errs[(lo, kind)]["train_error"], errs[(hi, kind)]["train_error"]
+    if math.isnan(e_hi) and math.isnan(e_lo):
+        return CheckResult(False, "both runs diverged in this run, so neither curve ends lower; retrain with a smaller lr.")
+    expected = "shallow" if math.isnan(e_hi) or (not math.isnan(e_lo) and e_lo <= e_hi) else "deep"
+
+    def pct(v: float) -> str:
+        return "diverged" if math.isnan(v) else f"{100 * v:.1f}%"
+
+    why = (f"In your run {kind}-{lo} ends at {pct(e_lo)} training error and {kind}-{hi} at {pct(e_hi)}. "
+           + ("A deeper plain net training worse is the degradation problem: not overfitting (it is the "
+              "TRAINING error) but harder optimisation." if kind == "plain" and expected == "shallow" else
+              "With shortcuts, extra depth does not hurt training." if kind == "residual" and expected == "deep" else
+              "Short runs on small data are noisy; compare with the paper's Figure 6."))
+    return check_choice(answer, expected, ("shallow", "deep"), why=why)
+
+
+def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain") -> CheckResult:
+    """Exercise: from a :func:`toy_depth_sweep`, the first depth at which plain nets degrade.
+
+    Accepted: the depth :func:`degradation_onset` finds, or the sweep's depth right before or after
+    it (one step of the grid either way: the onset is not sharp).
+    """
+    onset = degradation_onset(sweep, kind=kind)
+    depths = list(sweep["depths"])
+    try:
+        value = int(answer)
+    except (TypeError, ValueError):
+        return CheckResult(False, f"expected a depth (an integer from {depths}), got {answer!r}.")
+    if onset is None:
+        return CheckResult(False, f"in this sweep no {kind} net degraded (final losses {sweep['loss'][kind]}); "
+                                  "sweep deeper or with fewer steps, then try again.")
+    i = depths.index(onset)
+    ok_set = set(depths[max(0, i - 1) : i + 2])
+    if value not in depths:
+        return CheckResult(False, f"{value} is not a depth of the sweep {depths}.")
+    losses = ", ".join(f"{d}: {l:.3f}" for d, l in zip(depths, sweep["loss"][kind]))
+    return CheckResult(value in ok_set, f"the onset computed from your sweep is depth {onset} (accepted: "
+                       f"{sorted(ok_set)}). Final {kind} training losses: {losses}.")

@@ -1,0 +1,15 @@
+"""The lessons' experiments, one concept per module; each only composes the package's pieces.
+
+Import the module you need (``from resnet_lab.lessons import degradation``); this package
+imports none of them itself, so importing one lesson's module never pulls in another's.
+
+* lesson 01: :mod:`.toy` (deep MLPs on two spirals), :mod:`.degradation` (the paper's Figure 6
+  experiment), :mod:`.activations` (the forward signal at initialisation);
+* lesson 02: :mod:`.probing` (model surgery and probe batches), :mod:`.gradients`,
+  :mod:`.jacobians`, :mod:`.responses` (Figure 7), :mod:`.paths` (the path view);
+* lesson 05: :mod:`.trained_nets` (the lesson's nets and their held-out set), :mod:`.lesions`,
+  :mod:`.landscape`, :mod:`.preact`.
+
+Figures drawn from these results live in :mod:`resnet_lab.plots`; exercise checkers in
+:mod:`resnet_lab.exercises`.
+"""

@@ -1,0 +1,376 @@
+"""Lesson 01, the paper's experiment (He et al. 2015, Figure 6): plain vs residual CIFAR nets.
+
+Plain and residual CIFAR ResNets (:func:`resnet_lab.models.cifar_resnet`) at growing depth are
+trained with SGD and recorded as error-against-iteration curves, then read as a table and a
+verdict sentence. The nets train with the package's one training core (:mod:`resnet_lab.train.core`);
+results are cached as JSON through :mod:`resnet_lab.store`, so a notebook re-plots without retraining.
+A run whose loss becomes NaN or infinite is stopped, kept and marked ``diverged``; it never
+raises. The figure is :func:`resnet_lab.plots.plot_error_curves`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import store
+from ..data import ImageData, channel_stats, normalize, train_val_split
+from ..loader import random_crop_flip
+from ..models import cifar_resnet, validate_cifar_depth
+from ..train.core import StepRecord, evaluate_batches, train_loop
+from .caching import data_fingerprint
+from .toy import KINDS
+
+__all__ = [
+    "KINDS",
+    "CifarConfig",
+    "config_from_profile",
+    "train_cifar_net",
+    "DegradationResult",
+    "run_degradation_experiment",
+    "CACHE_KIND",
+    "cache_settings",
+    "final_errors",
+    "results_table",
+    "degradation_verdict",
+]
+
+CACHE_KIND = "degradation"  # the store's folder and key prefix of this experiment's runs
+
+
+def _kind(residual: bool) -> str:
+    return "residual" if residual else "plain"
+
+
+@dataclass(frozen=True)
+class CifarConfig:
+    """Everything that decides one run of the paper experiment (and therefore its cache key)."""
+
+    depths: tuple[int, ...] = (20, 32, 44, 56)  # 6n+2 layers
+    width: int = 16  # channels of the first stage (the paper: 16)
+    iters: int = 64000  # SGD iterations per network
+    batch: int = 128  # images per SGD step
+    lr: float = 0.1  # the paper's learning rate
+    warmup_lr: float = 0.01  # the paper's warm-up lr for very deep nets (110 layers) ...
+    warmup_min_depth: int = 110  # ... applied to nets at least this deep ...
+    warmup_iters: int = 400  # ... for this many iterations (the paper: until train error < 80%)
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # lr / 10 at these fractions of iters (32k, 48k of 64k)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: bool = True  # the paper's 4-pixel shifts and horizontal flips
+    n_train: int = 45000  # training split
+    n_val: int = 5000  # validation split (carved out of the training images, never the test set)
+    eval_every: int = 1000  # iterations between two points of the curves
+    eval_size: int = 2000  # images of the fixed train/val subsets the errors are measured on
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        for d in self.depths:
+            validate_cifar_depth(d)
+        if not self.depths:
+            raise ValueError("depths must name at least one depth, e.g. (20, 56)")
+        for name in ("width", "iters", "batch", "n_train", "n_val", "eval_every", "eval_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (self.lr > 0 and self.warmup_lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr and warmup_lr must be positive finite numbers, got {self.lr}, {self.warmup_lr}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed, e.g. (0,)")
+
+
+def config_from_profile(profile: Any, **overrides: Any) -> CifarConfig:
+    """The :class:`CifarConfig` of a run profile's :class:`~resnet_lab.profiles.DegradationBudget`."""
+    b = profile.degradation
+    values: dict[str, Any] = dict(
+        depths=tuple(b.cifar_depths), width=b.cifar_width, iters=b.cifar_iters, batch=b.cifar_batch,
+        lr=b.cifar_lr, lr_milestones=tuple(b.cifar_lr_milestones), augment=b.cifar_augment,
+        n_train=b.n_train, n_val=b.n_val, eval_every=b.eval_every, eval_size=b.eval_size, seeds=tuple(b.seeds),
+    )
+    values.update(overrides)
+    return CifarConfig(**values)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Normalised float tensors of the train and validation splits, on the training device."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+
+
+def _prepare(data: ImageData, cfg: CifarConfig, device: torch.device) -> _Split:
+    n_have = len(data.y_train)
+    if cfg.n_train + cfg.n_val > n_have:
+        raise ValueError(
+            f"n_train + n_val = {cfg.n_train + cfg.n_val} but the data has only {n_have} training images; "
+            f"ask get_dataset for n_train >= {cfg.n_train + cfg.n_val}"
+        )
+    train_idx, val_idx = train_val_split(cfg.n_train + cfg.n_val, cfg.n_val, seed=0)
+    x_tr = data.x_train[train_idx]
+    mean, std = channel_stats(x_tr)  # from the training split only
+    return _Split(
+        normalize(x_tr.to(device), mean, std), data.y_train[train_idx].to(device),
+        normalize(data.x_train[val_idx].to(device), mean, std), data.y_train[val_idx].to(device),
+    )
+
+
+def _error(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
+    """Top-1 error in evaluation mode (BN running statistics), in [0, 1]."""
+    return 1.0 - evaluate_batches(model, ((x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)))[1]
+
+
+def _lr_at(it: int, depth: int, cfg: CifarConfig) -> float:
+    if depth >= cfg.warmup_min_depth and it < cfg.warmup_iters:
+        return cfg.warmup_lr
+    drops = sum(it >= m * cfg.iters for m in cfg.lr_milestones)
+    return cfg.lr * 0.1**drops
+
+
+def _train_batches(split: _Split, cfg: CifarConfig, seed: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless shuffled batches of the training split (a new permutation when one runs out), augmented
+    on the device by the loader's batched crop/flip when ``cfg.augment``."""
+    gen = torch.Generator().manual_seed(seed + 1)  # the order of the images (CPU)
+    aug_gen = torch.Generator(device=device).manual_seed(seed + 2)  # crops and flips, drawn on the device
+    n = len(split.y_train)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for pos in range(0, n - cfg.batch + 1, cfg.batch):
+            idx = perm[pos : pos + cfg.batch].to(device)
+            xb = split.x_train[idx]
+            if cfg.augment:
+                xb = random_crop_flip(xb, aug_gen)  # the paper's 4-pixel shifts and flips, one gather per batch
+            yield xb, split.y_train[idx]
+
+
+def train_cifar_net(
+    depth: int,
+    residual: bool,
+    split: _Split,
+    cfg: CifarConfig,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train one plain or residual CIFAR net with the training core; return its history as plain JSON-able types.
+
+    The steps are :func:`resnet_lab.train.core.train_loop`'s (the loop of lesson 04); its hook
+    records. Every ``eval_every`` iterations (and at the start and end) the training and validation
+    errors are measured in evaluation mode on fixed subsets of ``eval_size`` images: the training
+    error is that of the current weights, not a running average over a changing net. A NaN/inf
+    loss stops the run and marks it ``diverged``; ``on_eval`` is called with the history after
+    every point.
+    """
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = cifar_resnet(depth, residual=residual, width=cfg.width).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    ev_tr = torch.randperm(len(split.y_train), generator=torch.Generator().manual_seed(12345))[: cfg.eval_size].to(device)
+    x_ev, y_ev = split.x_train[ev_tr], split.y_train[ev_tr]
+    x_val, y_val = split.x_val[: cfg.eval_size], split.y_val[: cfg.eval_size]
+    hist: dict[str, Any] = {
+        "depth": depth, "kind": _kind(residual), "seed": seed, "iters": [], "train_error": [], "val_error": [],
+        "loss": [], "diverged": False, "diverged_at": None, "seconds": 0.0,
+    }
+    start = time.perf_counter()
+    running = [0.0, 0]  # sum and count of the training losses since the last point
+
+    def record(it: int, loss: float | None) -> None:
+        hist["iters"].append(it)
+        hist["train_error"].append(_error(model, x_ev, y_ev))
+        hist["val_error"].append(_error(model, x_val, y_val))
+        hist["loss"].append(loss)
+        hist["seconds"] = time.perf_counter() - start
+        if on_eval is not None:
+            on_eval(hist)
+
+    def on_step(rec: StepRecord) -> bool:
+        value = float(rec.loss)
+        if not math.isfinite(value):
+            hist["diverged"], hist["diverged_at"] = True, rec.step
+            hist["seconds"] = time.perf_counter() - start
+            if on_eval is not None:
+                on_eval(hist)
+            return True  # stop: the weights are no longer finite
+        running[0], running[1] = running[0] + value, running[1] + 1
+        if rec.step % cfg.eval_every == 0 or rec.step == cfg.iters:
+            record(rec.step, running[0] / running[1])
+            running[0], running[1] = 0.0, 0
+        return False
+
+    record(0, None)  # no loss measured before the first step
+    train_loop(model, _train_batches(split, cfg, seed, device), opt, steps=cfg.iters,
+               lr_at=lambda it: _lr_at(it, depth, cfg), on_step=on_step)
+    return hist
+
+
+def cache_settings(cfg: CifarConfig, depth: int, kind: str, seed: int) -> dict[str, Any]:
+    """The settings that decide one run's result, the key of its cache entry (with the data's fingerprint).
+
+    The lists of depths and seeds are left out (they choose which runs exist, not what one gives),
+    so adding a depth to a budget reuses the runs already made.
+    """
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("depths", "seeds")}
+    return {**settings, "depth": depth, "kind": kind, "seed": seed, "version": 2}
+
+
+@dataclass
+class DegradationResult:
+    """Histories of every (depth, kind, seed) run plus what they were run on."""
+
+    config: CifarConfig
+    data_label: str
+    data_source: str
+    runs: list[dict[str, Any]]
+    trained: int  # runs trained now (the others came from the cache)
+    seconds: float  # wall time of this call
+
+    def run(self, depth: int, kind: str, seed: int | None = None) -> dict[str, Any]:
+        seed = self.config.seeds[0] if seed is None else seed
+        for r in self.runs:
+            if r["depth"] == depth and r["kind"] == kind and r["seed"] == seed:
+                return r
+        raise ValueError(f"no run for depth {depth}, kind {kind!r}, seed {seed}; depths {self.config.depths}, kinds {KINDS}")
+
+
+def run_degradation_experiment(
+    data: ImageData,
+    cfg: CifarConfig,
+    *,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    retrain: bool = False,
+    device: torch.device | str = "cpu",
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> DegradationResult:
+    """Train (or load from the cache) plain and residual nets at every depth and seed of ``cfg``.
+
+    Each run is one JSON file of :mod:`resnet_lab.store` (kind ``degradation``, under ``cache_dir``,
+    default :func:`resnet_lab.store.runs_dir`), keyed by :func:`cache_settings` and the data's
+    fingerprint: changing the budget or the data trains anew, re-running the same notebook only
+    re-plots. ``retrain=True`` ignores the cache (and overwrites it); ``cache=False`` neither reads
+    nor writes it. A damaged file is trained again. ``progress`` receives each history as it grows.
+    """
+    start = time.perf_counter()
+    data_fp = data_fingerprint(data) if cache else ""
+    split: _Split | None = None
+    runs: list[dict[str, Any]] = []
+    trained = 0
+    for seed in cfg.seeds:
+        for depth in cfg.depths:
+            for kind in KINDS:
+                path = None
+                if cache:
+                    key = store.settings_key(CACHE_KIND, cache_settings(cfg, depth, kind, seed), data_fp)
+                    path = store.cache_path(CACHE_KIND, key, ".json", cache_dir)
+                if path is not None and path.is_file() and not retrain:
+                    try:
+                        hist = store.read_json(path)
+                        hist["from_cache"] = True
+                        runs.append(hist)
+                        if progress is not None:
+                            progress(hist)
+                        continue
+                    except (OSError, ValueError):
+                        pass  # unreadable cache file: train again and overwrite it
+                if split is None:
+                    split = _prepare(data, cfg, torch.device(device))
+                hist = train_cifar_net(depth, kind == "residual", split, cfg, seed=seed, device=device, on_eval=progress)
+                hist = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in hist.items()}
+                trained += 1
+                if path is not None:
+                    store.atomic_write_json(path, hist)
+                hist["from_cache"] = False
+                runs.append(hist)
+    return DegradationResult(cfg, data.label, data.source, runs, trained, time.perf_counter() - start)
+
+
+def _last_finite(values: Sequence[float | None]) -> float:
+    for v in reversed(values):
+        if v is not None and math.isfinite(v):
+            return float(v)
+    return float("nan")
+
+
+def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, Any]]:
+    """Per (depth, kind): final training and validation error (mean over seeds) and divergence.
+
+    A diverged run has no final error (NaN): the net did not finish training.
+    """
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for depth in result.config.depths:
+        for kind in KINDS:
+            runs = [result.run(depth, kind, s) for s in result.config.seeds]
+            ok = [r for r in runs if not r["diverged"]]
+            tr = [_last_finite(r["train_error"]) for r in ok]
+            va = [_last_finite(r["val_error"]) for r in ok]
+            out[(depth, kind)] = {
+                "train_error": sum(tr) / len(tr) if tr else float("nan"),
+                "val_error": sum(va) / len(va) if va else float("nan"),
+                "diverged": len(runs) - len(ok),
+                "runs": len(runs),
+            }
+    return out
+
+
+def results_table(result: DegradationResult) -> str:
+    """The final errors as a fixed-width text table (errors in %)."""
+    errs = final_errors(result)
+    lines = [f"{'net':<12}{'train error':>13}{'val error':>11}  note", "-" * 46]
+    for kind in KINDS:
+        for depth in result.config.depths:
+            e = errs[(depth, kind)]
+            note = f"diverged in {e['diverged']} of {e['runs']} runs" if e["diverged"] else ""
+            tr = "    --" if math.isnan(e["train_error"]) else f"{100 * e['train_error']:6.1f}"
+            va = "    --" if math.isnan(e["val_error"]) else f"{100 * e['val_error']:6.1f}"
+            lines.append(f"{kind + '-' + str(depth):<12}{tr:>12}%{va:>10}%  {note}")
+    return "\n".join(lines)
+
+
+def degradation_verdict(result: DegradationResult, *, margin: float = 0.01) -> dict[str, Any]:
+    """Did THIS run show degradation? Compares the shallowest and the deepest net of each kind.
+
+    Degradation: the deepest plain net ends with a training error more than ``margin`` above the
+    shallowest plain net's (or diverged). Shortcuts fixed it: the deepest residual net is not more
+    than ``margin`` above the shallowest residual net. Returns the numbers and a sentence.
+    """
+    if len(result.config.depths) < 2:
+        raise ValueError(f"a verdict needs at least two depths, got {result.config.depths}")
+    errs = final_errors(result)
+    lo, hi = min(result.config.depths), max(result.config.depths)
+    p_lo, p_hi = errs[(lo, "plain")]["train_error"], errs[(hi, "plain")]["train_error"]
+    r_lo, r_hi = errs[(lo, "residual")]["train_error"], errs[(hi, "residual")]["train_error"]
+    plain_diverged = errs[(hi, "plain")]["diverged"] > 0
+    degraded = plain_diverged or (p_hi > p_lo + margin)
+    residual_ok = math.isfinite(r_hi) and math.isfinite(r_lo) and r_hi <= r_lo + margin
+
+    def pct(v: float) -> str:
+        return "diverged" if math.isnan(v) else f"{100 * v:.1f}%"
+
+    if degraded:
+        s = (f"Degradation appeared in this run: plain-{hi} ends with a training error of {pct(p_hi)}, "
+             f"above plain-{lo}'s {pct(p_lo)}.")
+    else:
+        s = (f"Degradation did NOT appear in this run: plain-{hi} ends with a training error of {pct(p_hi)}, "
+             f"not above plain-{lo}'s {pct(p_lo)} by more than {100 * margin:.0f} points.")
+    if residual_ok:
+        s += f" With shortcuts the deeper net is not worse: residual-{hi} {pct(r_hi)} vs residual-{lo} {pct(r_lo)}."
+    else:
+        s += f" With shortcuts the deeper net is still worse: residual-{hi} {pct(r_hi)} vs residual-{lo} {pct(r_lo)}"
+        if degraded and all(math.isfinite(v) for v in (p_lo, p_hi, r_lo, r_hi)):
+            s += (f", but by {100 * (r_hi - r_lo):.1f} points instead of the plain nets' "
+                  f"{100 * (p_hi - p_lo):.1f}")
+        s += "."
+    s += f" (Training errors on {result.data_label}; margin {100 * margin:.0f} points.)"
+    return {"degraded": degraded, "residual_ok": residual_ok, "shallow": lo, "deep": hi,
+            "plain": (p_lo, p_hi), "residual": (r_lo, r_hi), "sentence": s}

@@ -1,0 +1,89 @@
+"""Lesson 05: pre-activation (He et al. 2016, "Identity Mappings in Deep Residual Networks").
+
+With BN and ReLU moved before the convolutions, a stage computes exactly
+``x_L = x_l + sum_i F(x_i)``; :func:`unrolled_stage` checks this numerically, for both block
+layouts, and :func:`clean_shortcut_gaps` measures it on a trained net's real feature maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..models import BasicBlock, Bottleneck, PreActBlock
+
+__all__ = ["unrolled_stage", "shortcut_gap", "clean_shortcut_gaps"]
+
+
+@torch.no_grad()
+def unrolled_stage(blocks: Sequence[nn.Module], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Run ``blocks`` on ``x`` and also build ``x + sum_i F(x_i)`` from the branch outputs.
+
+    Returns ``(output, unrolled)``. For pre-activation blocks with identity shortcuts they are
+    equal (He et al. 2016, eq. 4); for the original blocks the ReLU after each addition breaks the
+    sum. Blocks with a downsampling shortcut are refused: the sum needs identity shortcuts.
+    """
+    if len(blocks) == 0:
+        raise ValueError("need at least one block")
+    total = x.clone()
+    h = x
+    for block in blocks:
+        if not isinstance(block, (BasicBlock, Bottleneck, PreActBlock)):
+            raise ValueError(f"expected BasicBlock, Bottleneck or PreActBlock, got {type(block).__name__}")
+        if block.downsample is not None or not block.residual:
+            raise ValueError("unrolled_stage needs residual blocks with identity shortcuts (no downsampling, not plain)")
+        total = total + block.branch(h)
+        h = block(h)
+    return h, total
+
+
+def shortcut_gap(blocks: Sequence[nn.Module], x: Tensor) -> float:
+    """``|output - (x + sum F(x_i))| / |output|``: 0 for a clean identity path, > 0 otherwise."""
+    was = [b.training for b in blocks]
+    for b in blocks:
+        b.eval()
+    try:
+        out, unrolled = unrolled_stage(blocks, x)
+    finally:
+        for b, w in zip(blocks, was):
+            b.train(w)
+    return float((out - unrolled).norm() / out.norm().clamp_min(1e-12))
+
+
+def clean_shortcut_gaps(model: nn.Module, images: Tensor) -> dict[str, float]:
+    """:func:`shortcut_gap` of every stage of a CIFAR net (its identity-shortcut blocks), on real feature maps.
+
+    The input of each stage is captured with a forward pre-hook while ``images`` go through the
+    model in eval mode; a stage's first block is left out when it downsamples.
+    """
+    captured: dict[str, Tensor] = {}
+    stages = [name for name in ("layer1", "layer2", "layer3", "layer4") if hasattr(model, name)]
+    if not stages:
+        raise ValueError("expected a CIFAR/ImageNet ResNet with stages layer1, layer2, ...")
+    hooks = []
+    for name in stages:
+        stage = getattr(model, name)
+        blocks = list(stage)
+        first = blocks[0]
+        if getattr(first, "downsample", None) is not None:
+            hooks.append(blocks[1].register_forward_pre_hook(lambda m, a, name=name: captured.__setitem__(name, a[0])) if len(blocks) > 1 else None)
+        else:
+            hooks.append(first.register_forward_pre_hook(lambda m, a, name=name: captured.__setitem__(name, a[0])))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        model.train(was)
+        for h in hooks:
+            if h is not None:
+                h.remove()
+    gaps = {}
+    for name in stages:
+        blocks = [b for b in getattr(model, name) if getattr(b, "downsample", None) is None]
+        if name in captured and blocks:
+            gaps[name] = shortcut_gap(blocks, captured[name])
+    return gaps
