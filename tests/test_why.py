@@ -400,8 +400,12 @@ def test_train_or_load_caches_the_trained_net(tmp_path) -> None:  # type: ignore
     assert h1.step[-1] == 3 and h2.to_dict() == h1.to_dict()
     for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
         assert torch.equal(a, b), k
-    assert len(list(tmp_path.glob("*.pt"))) == 1 and not list(tmp_path.glob("*.tmp"))
+    assert len(list((tmp_path / trained_nets.CACHE_KIND).glob("plain20-*.pt"))) == 1  # resnet_lab.store's layout
+    assert not list(tmp_path.rglob("*.tmp"))
     fresh = cifar_resnet(20, width=2, residual=False)
     assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), m1.state_dict().values()))
     _, _, cached3 = trained_nets.train_or_load("plain20", data, budget, cache_dir=tmp_path, progress=False, retrain=True)
     assert cached3 is False
+    other = synthetic_cifar(40, 1, seed=1)  # other images: another key, trained anew
+    _, _, cached4 = trained_nets.train_or_load("plain20", other, budget, cache_dir=tmp_path, progress=False)
+    assert cached4 is False and len(list((tmp_path / trained_nets.CACHE_KIND).glob("plain20-*.pt"))) == 2

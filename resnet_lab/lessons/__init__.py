@@ -8,7 +8,8 @@ imports none of them itself, so importing one lesson's module never pulls in ano
 * lesson 02: :mod:`.probing` (model surgery and probe batches), :mod:`.gradients`,
   :mod:`.jacobians`, :mod:`.responses` (Figure 7), :mod:`.paths` (the path view);
 * lesson 05: :mod:`.trained_nets` (the lesson's nets and their held-out set), :mod:`.lesions`,
-  :mod:`.landscape`, :mod:`.preact`.
+  :mod:`.landscape`, :mod:`.preact`;
+* shared: :mod:`.caching` (the data fingerprint in every lesson cache key of :mod:`resnet_lab.store`).
 
 Figures drawn from these results live in :mod:`resnet_lab.plots`; exercise checkers in
 :mod:`resnet_lab.exercises`.

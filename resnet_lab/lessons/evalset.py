@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import ImageData, normalize, train_val_split
+from ..train.core import evaluate_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..train import History
@@ -65,26 +65,15 @@ def heldout_eval_set(
     return make_eval_set(data.x_train[val_idx], data.y_train[val_idx], mean=mean, std=std, label=data.label, device=device)
 
 
-@torch.no_grad()
 def evaluate_loss_accuracy(model: nn.Module, eval_set: EvalSet, *, batch_size: int = 500) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on ``eval_set``.
 
-    The model's train/eval mode is restored afterwards.
+    The evaluation pass of the training core (:func:`resnet_lab.train.core.evaluate_batches`), which
+    restores the model's train/eval mode afterwards.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    try:
-        for start in range(0, len(eval_set), batch_size):
-            x = eval_set.images[start : start + batch_size]
-            y = eval_set.labels[start : start + batch_size]
-            logits = model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += int((logits.argmax(1) == y).sum().item())
-    finally:
-        model.train(was_training)
-    n = len(eval_set)
-    return loss_sum / n, correct / n
-
+    x, y = eval_set.images, eval_set.labels
+    loss, accuracy, _ = evaluate_batches(model, ((x[i : i + batch_size], y[i : i + batch_size])
+                                                 for i in range(0, len(y), batch_size)))
+    return loss, accuracy

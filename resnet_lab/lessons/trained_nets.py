@@ -7,23 +7,22 @@ The nets are trained by :func:`resnet_lab.train.fit` (the lesson-04 trainer) for
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from .. import store
 from ..data import ImageData
+from .caching import data_fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..profiles import WhyBudget
     from ..train import History
 
-__all__ = ["why_model_names", "why_train_config", "default_cache_dir", "train_or_load"]
+__all__ = ["why_model_names", "why_train_config", "CACHE_KIND", "cache_settings", "train_or_load"]
 
 
 def why_model_names(budget: WhyBudget) -> dict[str, str]:
@@ -59,24 +58,22 @@ def why_train_config(budget: WhyBudget, model: str, *, seed: int = 0, lr: float 
     )
 
 
-def default_cache_dir() -> Path:
-    """Where trained lesson-05 nets are kept: ``$XDG_CACHE_HOME`` or ``~/.cache``, then ``resnet_lab/models/05_why``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "resnet_lab" / "models" / "05_why"
+CACHE_KIND = "lesson05-nets"  # the store's folder and key prefix of the trained nets
 
 
-def _cache_key(config: Any, max_iters: int, data: ImageData) -> str:
+def cache_settings(config: Any, max_iters: int) -> dict[str, Any]:
+    """The settings that decide a trained net (its cache key, with the data's fingerprint): the whole
+    training configuration except where it is written and how data is fed, the step budget, and
+    the versions of torch and resnet_lab that trained it."""
     from .. import __version__
 
-    payload = {
-        "config": {k: v for k, v in config.to_dict().items() if k not in ("checkpoint_dir", "resume", "num_workers")},
+    skip = ("checkpoint_dir", "resume", "num_workers")
+    return {
+        "config": {k: v for k, v in config.to_dict().items() if k not in skip},
         "max_iters": max_iters,
-        "data": data.source,
-        "n_train": len(data.y_train),
         "torch": torch.__version__.split("+")[0],
         "resnet_lab": __version__,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def train_or_load(
@@ -92,16 +89,17 @@ def train_or_load(
 ) -> tuple[nn.Module, History, bool]:
     """Train ``model_name`` with :func:`resnet_lab.train.fit` for ``budget.train_iters`` steps, or load it.
 
-    The weights and history are cached in ``cache_dir`` (default :func:`default_cache_dir`) under a
-    key made of the whole configuration and the data, written atomically and read with
-    ``weights_only=True``. ``retrain=True`` ignores the cache. Returns ``(model, history, from_cache)``
+    The weights and history are one checkpoint of :mod:`resnet_lab.store` (kind ``lesson05-nets``,
+    under ``cache_dir``, default :func:`resnet_lab.store.runs_dir`), keyed by :func:`cache_settings`
+    and the data's fingerprint, written atomically and read with ``weights_only=True``; a damaged
+    file is trained again. ``retrain=True`` ignores the cache. Returns ``(model, history, from_cache)``
     with the model in eval mode on ``device``.
     """
     from ..train import History, fit, load_checkpoint, make_model, save_checkpoint
 
     config = why_train_config(budget, model_name, seed=seed)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"{model_name}-w{budget.width}-{_cache_key(config, budget.train_iters, data)}.pt"
+    key = store.settings_key(CACHE_KIND, cache_settings(config, budget.train_iters), data_fingerprint(data))
+    path = store.cache_path(CACHE_KIND, f"{model_name}-{key}", ".pt", cache_dir)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model = make_model(config, num_classes=len(data.classes))
     if path.exists() and not retrain:
