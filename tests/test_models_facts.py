@@ -56,9 +56,7 @@ _FACT_PATTERNS = {
     r"\+= identity|\+ identity\b": "models/blocks.py",  # the residual sum
     r"ShortcutA\(": "models/blocks.py",  # building a shortcut: only through make_shortcut
 }
-# degradation.py still has its own 6n+2 check; the lessons helper switches it to
-# models.validate_cifar_depth (and its successor module must then not be listed here).
-_NOT_YET = {"degradation.py", "why.py"}  # why.DeletedBlock builds an option-A map for a deleted plain block
+_NOT_YET: set[str] = set()  # every module now takes these facts from models
 
 
 @pytest.mark.parametrize(("pattern", "owner"), sorted(_FACT_PATTERNS.items()))

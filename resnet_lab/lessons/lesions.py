@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import BasicBlock, Bottleneck, PreActBlock, ShortcutA, residual_blocks
+from ..models import BasicBlock, Bottleneck, PreActBlock, make_shortcut, residual_blocks
 from .evalset import EvalSet, evaluate_loss_accuracy
 from .paths import surviving_fraction_of_length
 
@@ -103,7 +103,7 @@ class DeletedBlock(nn.Module):
         elif stride != 1 or cin != cout:
             if cout < cin:
                 raise ValueError(f"cannot skip a plain block that reduces channels ({cin} -> {cout})")
-            path = ShortcutA(cin, cout, stride)
+            path = make_shortcut(cin, cout, stride, "A")
         else:
             path = None
         self.path = path

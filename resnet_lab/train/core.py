@@ -99,8 +99,11 @@ def train_loop(
         raise ValueError(f"steps and start_step must be >= 0, got {steps}, {start_step}")
     step = start_step
     model.train()
-    for x, y in batches:
-        if step >= steps:
+    batch_iter = iter(batches)
+    while step < steps:  # checked before taking a batch, so no batch is drawn (or augmented) in vain
+        try:
+            x, y = next(batch_iter)
+        except StopIteration:
             break
         lr = lr_at(step) if lr_at is not None else float(optimizer.param_groups[0]["lr"])
         loss, logits = train_step(model, x, y, optimizer, lr=lr, criterion=criterion, amp_dtype=amp_dtype,
