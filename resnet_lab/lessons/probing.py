@@ -98,6 +98,16 @@ def probe_batches(data: ImageData, batch: int, count: int, *, seed: int = 0, dev
     return [(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]) for i in range(count)]
 
 
+def forward_with_hooks(model: nn.Module, x: Tensor, handles: list[torch.utils.hooks.RemovableHandle]) -> None:
+    """One forward pass without gradients while the hooks behind ``handles`` record; then remove them."""
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def block_inputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """The input of every block for the batch ``x`` (detached), keyed by the block's name."""
     seen: dict[str, Tensor] = {}
@@ -105,10 +115,5 @@ def block_inputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
         b.register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0].detach().clone()))
         for name, b in residual_blocks(model)
     ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, x, handles)
     return seen

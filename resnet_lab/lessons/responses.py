@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..data import ImageData
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
 from ..train.core import StepRecord, train_loop
-from .probing import calibrate_batchnorm, probe_batches
+from .probing import calibrate_batchnorm, forward_with_hooks, probe_batches
 
 __all__ = ["response_stds", "train_briefly", "ResponseRun", "ResponseExperiment", "response_experiment"]
 
@@ -53,12 +53,7 @@ def response_stds(model: nn.Module, x: Tensor, *, layers: Literal["branch", "all
             key = f"{bname}.{lname}"
             names.append(key)
             handles.append(module.register_forward_hook(lambda m, a, out, key=key: stds.__setitem__(key, out.float().std().item())))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, x, handles)
     return names, [stds[n] for n in names]
 
 
