@@ -1,39 +1,100 @@
-"""Exercise checkers: each says right or wrong, and why, instead of only showing a solution."""
+"""Exercise checkers: each says right, wrong (with a hint) or "not attempted yet", never the answer unasked.
+
+The rules every checker follows (issue 11, "fair checkers"):
+
+* The placeholder a lesson stores for an answer is ``...`` (Ellipsis); ``...`` or ``None`` gives the
+  verdict "not attempted yet", never "wrong".
+* A wrong answer gets a *hint*: the direction (too high / too low), how far off in orders of magnitude,
+  and the checker's own ``hint=`` text. Neither may contain the expected value.
+* ``why=`` is the explanation of the right answer. It may contain the value, so it is shown only with
+  a right answer, or when the learner asks for the solution explicitly: ``result.solution()``.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["CheckResult", "check_number", "check_choice"]
+__all__ = ["CheckResult", "Status", "not_attempted", "is_placeholder", "check_number", "check_choice"]
+
+Status = Literal["right", "wrong", "not attempted"]
+_PREFIX = {"right": "Right. ", "wrong": "Not quite. ", "not attempted": "Not attempted yet: "}
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict on one answer. Prints as a one-line message; ``bool()`` tells right from wrong."""
+    """The verdict on one answer. Prints as a one-line message; ``bool()`` is True only when right.
+
+    ``correct`` may be given as a bool (right/wrong); ``status`` says "not attempted" apart from wrong.
+    The expected answer is kept out of the message; :meth:`solution` shows it on request.
+    """
 
     correct: bool
     message: str
+    status: Status | None = None
+    _solution: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            object.__setattr__(self, "status", "right" if self.correct else "wrong")
 
     def __bool__(self) -> bool:
         return self.correct
 
     def __str__(self) -> str:
-        return ("Right. " if self.correct else "Not quite. ") + self.message
+        return _PREFIX[self.status or "wrong"] + self.message
+
+    def solution(self) -> str:
+        """The expected answer and why: call it only when you want to see it."""
+        return "Solution: " + (self._solution or self.message)
 
     def _repr_pretty_(self, p: object, cycle: bool) -> None:  # IPython display
         p.text(str(self))  # type: ignore[attr-defined]
 
 
-def check_number(answer: float, expected: float, *, rel_tol: float = 0.0, abs_tol: float = 0.0, why: str = "") -> CheckResult:
-    """Compare a numeric answer with the computed value; ``why`` explains the expected value."""
+def is_placeholder(answer: object) -> bool:
+    """True for the stored placeholder ``...`` (and ``None``): the learner has not answered yet."""
+    return answer is Ellipsis or answer is None
+
+
+def not_attempted(what: str = "your answer") -> CheckResult:
+    """The verdict for an exercise whose placeholder is still in place."""
+    return CheckResult(False, f"replace the `...` with {what}, then run the cell again.", "not attempted")
+
+
+def _magnitude_hint(value: float, expected: float) -> str:
+    if expected == 0 or value == 0 or (value > 0) != (expected > 0):
+        return "Check the sign and the terms you included."
+    ratio = abs(value / expected)
+    k = round(math.log10(ratio)) if ratio > 0 else 0
+    if abs(k) >= 1:
+        return f"You are off by about a factor of 10^{abs(k)}: check units and which terms you counted."
+    return "You are within a factor of 10: check the smaller terms."
+
+
+def check_number(
+    answer: object,
+    expected: float,
+    *,
+    rel_tol: float = 0.0,
+    abs_tol: float = 0.0,
+    why: str = "",
+    hint: str = "",
+) -> CheckResult:
+    """Compare a numeric answer with the computed value (see the module's rules for ``why`` and ``hint``)."""
+    if is_placeholder(answer):
+        return not_attempted("a number")
+    solution = f"{_fmt(expected)}. {why}".strip()
     try:
-        value = float(answer)
+        value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return CheckResult(False, f"expected a number, got {answer!r}. {why}".strip())
-    ok = math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol)
-    detail = f"You said {_fmt(value)}, the computed value is {_fmt(expected)}."
-    return CheckResult(ok, f"{detail} {why}".strip())
+        return CheckResult(False, f"expected a number, got {answer!r}. {hint}".strip(), _solution=solution)
+    if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
+        return CheckResult(True, f"{_fmt(value)}. {why}".strip(), _solution=solution)
+    direction = "too high" if value > expected else "too low"
+    message = f"{_fmt(value)} is {direction}. {_magnitude_hint(value, expected)} {hint}".strip()
+    return CheckResult(False, message, _solution=solution)
 
 
 def _fmt(x: float) -> str:
@@ -41,9 +102,16 @@ def _fmt(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:.4g}"
 
 
-def check_choice(answer: object, expected: object, options: tuple[object, ...], *, why: str = "") -> CheckResult:
-    """Check a multiple-choice answer; an answer outside ``options`` is named as such."""
+def check_choice(
+    answer: object, expected: object, options: tuple[object, ...], *, why: str = "", hint: str = ""
+) -> CheckResult:
+    """Check a multiple-choice answer; an answer outside ``options`` is named as such, a wrong one gets ``hint``."""
+    if is_placeholder(answer):
+        return not_attempted(f"one of {options}")
+    solution = f"{expected!r}. {why}".strip()
     if answer not in options:
-        return CheckResult(False, f"{answer!r} is not one of the options {options}.")
-    ok = answer == expected
-    return CheckResult(ok, (f"the answer is {expected!r}. " if not ok else "") + why)
+        return CheckResult(False, f"{answer!r} is not one of the options {options}.", _solution=solution)
+    if answer == expected:
+        return CheckResult(True, why or f"{answer!r}.", _solution=solution)
+    return CheckResult(False, f"{answer!r} is not the answer. {hint or 'Reread the question and try another option.'}",
+                       _solution=solution)
