@@ -32,3 +32,45 @@ def test_check_choice_names_invalid_options_but_not_the_answer() -> None:
 def test_results_built_by_hand_keep_working() -> None:
     assert CheckResult(True, "ok").status == "right" and CheckResult(False, "no").status == "wrong"
     assert str(CheckResult(False, "no")) == "Not quite. no"
+
+
+# --- the code-exercise protocol ---------------------------------------------------------------------
+from resnet_lab.exercises.core import NotAttempted, call_attempt, code_check, pick
+
+
+def _reference_double(x: int) -> int:
+    return 2 * x
+
+
+def _check_double(fn) -> CheckResult:
+    def run() -> str | None:
+        out = call_attempt(fn, 3)
+        if out == 3:
+            return "your function returns its input unchanged: it never doubles it."
+        return None if out == 6 else "the result is not twice the input."
+    return code_check("`double`", _reference_double, run)
+
+
+def test_code_check_stub_is_not_attempted():
+    def stub(x):
+        ...
+    def raising(x):
+        raise NotImplementedError
+    for fn in (stub, raising):
+        r = _check_double(fn)
+        assert r.status == "not attempted" and not r
+
+
+def test_code_check_right_wrong_and_errors():
+    assert _check_double(lambda x: x + x)
+    wrong = _check_double(lambda x: x)
+    assert wrong.status == "wrong" and "unchanged" in str(wrong) and "2 * x" not in str(wrong)
+    assert "2 * x" in wrong.solution()
+    crashed = _check_double(lambda x: x / "a")
+    assert crashed.status == "wrong" and "TypeError" in str(crashed)
+
+
+def test_pick_says_which_it_uses(capsys):
+    assert pick(_check_double(lambda x: 2 * x), "yours", "ref") == "yours"
+    assert pick(_check_double(lambda x: None), "yours", "ref") == "ref"
+    assert "reference" in capsys.readouterr().out

@@ -7,6 +7,6 @@ right or wrong and why. (Argument *validators*, which raise ValueError on bad in
 
 from __future__ import annotations
 
-from .core import CheckResult, check_choice, check_number
+from .core import CheckResult, NotAttempted, call_attempt, check_choice, check_number, code_check, pick
 
-__all__ = ["CheckResult", "check_choice", "check_number"]
+__all__ = ["CheckResult", "NotAttempted", "call_attempt", "check_choice", "check_number", "code_check", "pick"]

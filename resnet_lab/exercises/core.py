@@ -12,11 +12,16 @@ The rules every checker follows (issue 11, "fair checkers"):
 
 from __future__ import annotations
 
+import inspect
 import math
+import textwrap
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Callable, Literal
 
-__all__ = ["CheckResult", "Status", "not_attempted", "is_placeholder", "check_number", "check_choice"]
+__all__ = [
+    "CheckResult", "Status", "not_attempted", "is_placeholder", "check_number", "check_choice",
+    "NotAttempted", "call_attempt", "code_check", "pick",
+]
 
 Status = Literal["right", "wrong", "not attempted"]
 _PREFIX = {"right": "Right. ", "wrong": "Not quite. ", "not attempted": "Not attempted yet: "}
@@ -115,3 +120,65 @@ def check_choice(
         return CheckResult(True, why or f"{answer!r}.", _solution=solution)
     return CheckResult(False, f"{answer!r} is not the answer. {hint or 'Reread the question and try another option.'}",
                        _solution=solution)
+
+
+# --- code exercises ---------------------------------------------------------------------------------
+# A code exercise is a notebook cell tagged ``exercise`` that holds a stub the learner fills in. The stub's
+# body is ``...`` (so it returns None) or ``raise NotImplementedError``. Its checker runs the learner's code
+# against the package's reference (same weights, same output; shapes; counts; autograd) and returns a
+# CheckResult: "not attempted" for the stub, a hint naming what failed for a wrong attempt, and the
+# reference's source only through ``result.solution()``.
+
+
+class NotAttempted(Exception):
+    """Raised inside a checker when the learner's code is still the stub."""
+
+
+def call_attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function; raise :class:`NotAttempted` when it is still the stub.
+
+    A stub returns ``None``/``...`` or raises ``NotImplementedError``; any other exception propagates to
+    :func:`code_check`, which turns it into a hint naming the error.
+    """
+    try:
+        out = fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise NotAttempted() from exc
+    if is_placeholder(out):
+        raise NotAttempted()
+    return out
+
+
+def code_check(
+    what: str, reference: Callable[..., Any] | None, run: Callable[[], str | None]
+) -> CheckResult:
+    """Run ``run()``, which checks the learner's code and returns ``None`` when right or a hint when wrong.
+
+    ``run`` may raise :class:`NotAttempted` (the stub is still in place); any other exception becomes a
+    wrong verdict that names the exception (a shape error is a hint too). ``reference`` is the package's
+    solution, whose source :meth:`CheckResult.solution` shows on request.
+    """
+    solution = ""
+    if reference is not None:
+        try:
+            solution = "\n" + textwrap.dedent(inspect.getsource(reference))
+        except (OSError, TypeError):
+            solution = f"see {getattr(reference, '__module__', '')}.{getattr(reference, '__qualname__', '')}"
+    try:
+        hint = run()
+    except NotAttempted:
+        return CheckResult(False, f"fill in {what}, then run the cell again.", "not attempted", _solution=solution)
+    except Exception as exc:  # the learner's code failed: name the error, not the answer
+        return CheckResult(False, f"{what} raised {type(exc).__name__}: {exc}", _solution=solution)
+    if hint:
+        return CheckResult(False, hint, _solution=solution)
+    return CheckResult(True, f"{what} behaves like the reference.", _solution=solution)
+
+
+def pick(result: CheckResult, yours: Any, reference: Any, what: str = "your code") -> Any:
+    """Later cells use the learner's code when it passed its check, the reference otherwise (and say which)."""
+    if result.correct:
+        print(f"Using {what}.")
+        return yours
+    print(f"Using the reference implementation instead of {what} ({result.status}).")
+    return reference
