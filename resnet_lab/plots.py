@@ -31,6 +31,7 @@ __all__ = [
     "plot_random_lesion",
     "plot_slices",
     "plot_histories",
+    "plot_figure7",
 ]
 
 PLAIN_COLOR = "tab:red"
@@ -47,11 +48,48 @@ def data_title(title: str, data: Any) -> str:
 
 
 # --- lesson 01 ---------------------------------------------------------------------------------------
-def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None = None, seed: int | None = None) -> Any:
+def _mean_curves(runs: Sequence[dict[str, Any]]) -> tuple[list[int], list[float], list[float], list[float], list[float]]:
+    """Iterations, mean train and val error (%), and the seeds' min/max train error, over runs that
+    share their evaluation points (a diverged run counts up to where it stopped)."""
+    longest = max(runs, key=lambda r: len(r["iters"]))
+    it = list(longest["iters"])
+    tr, va, lo, hi = [], [], [], []
+    for i in range(len(it)):
+        t = [100 * r["train_error"][i] for r in runs if i < len(r["train_error"]) and r["train_error"][i] is not None]
+        v = [100 * r["val_error"][i] for r in runs if i < len(r["val_error"]) and r["val_error"][i] is not None]
+        tr.append(sum(t) / len(t) if t else math.nan)
+        va.append(sum(v) / len(v) if v else math.nan)
+        lo.append(min(t) if t else math.nan)
+        hi.append(max(t) if t else math.nan)
+    return it, tr, va, lo, hi
+
+
+def _draw_reference_errors(ax: Any, reference: Any, kind: str, colors: Mapping[int, Any]) -> None:
+    """The reference run's mean training error per depth, thin and faint, one legend entry for all."""
+    runs = reference.results["runs"]
+    first = True
+    for d in sorted({r["depth"] for r in runs}):
+        mine = [r for r in runs if r["depth"] == d and r["kind"] == kind]
+        if not mine:
+            continue
+        it, tr, _, _, _ = _mean_curves(mine)
+        color = colors.get(d, "0.5")
+        ax.plot(it, tr, ":", color=color, lw=1.0, alpha=0.45,
+                label=f"{reference.caption()} (dotted, train error)" if first else None)
+        first = False
+    if not first:
+        ax.text(0.99, 0.01, "dotted: reference run", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=7, color="0.4")
+
+def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None = None, seed: int | None = None,
+                      reference: Any = None) -> Any:
     """Figure 6 of the paper: error against iteration, plain (left) and residual (right).
 
-    Dashed: training error; bold: validation error. A diverged run ends in an "x" at the
-    iteration where its loss became NaN/inf and says "diverged" in the legend.
+    Dashed: training error; bold: validation error. With several seeds, the curves are the mean
+    over seeds and a band spans the seeds' training errors (``seed=`` draws one seed instead). A
+    diverged run ends in an "x" at the iteration where its loss became NaN/inf and says "diverged"
+    in the legend. ``reference`` (a :class:`resnet_lab.references.Reference` of lesson 01) draws
+    the recorded run's training errors faintly behind, labelled as the reference.
     """
     import matplotlib.pyplot as plt
 
@@ -64,26 +102,29 @@ def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None =
     depths = result.config.depths
     cmap = plt.get_cmap("viridis")
     colors = {d: cmap(0.85 * i / max(1, len(depths) - 1)) for i, d in enumerate(depths)}
-    seed = result.config.seeds[0] if seed is None else seed
+    seeds = list(result.config.seeds) if seed is None else [seed]
     for ax, kind in zip(axes, KINDS):
+        if reference is not None:
+            _draw_reference_errors(ax, reference, kind, colors)
         for d in depths:
-            r = result.run(d, kind, seed)
-            it = r["iters"]
-            tr = [math.nan if v is None else 100 * v for v in r["train_error"]]
-            va = [math.nan if v is None else 100 * v for v in r["val_error"]]
+            runs = [result.run(d, kind, s) for s in seeds]
+            it, tr, va, tr_lo, tr_hi = _mean_curves(runs)
             label = f"{kind}-{d}"
-            if r["diverged"]:
-                label += f" (diverged at it. {r['diverged_at']})"
+            diverged = [r for r in runs if r["diverged"]]
+            if diverged:
+                label += f" (diverged at it. {diverged[0]['diverged_at']})"
             ax.plot(it, tr, "--", color=colors[d], lw=1.2)
+            if len(runs) > 1:
+                ax.fill_between(it, tr_lo, tr_hi, color=colors[d], alpha=0.15, lw=0)
             ax.plot(it, va, "-", color=colors[d], lw=2.5, label=label)
-            if r["diverged"]:
+            for r in diverged:
                 x_end = r["diverged_at"]
-                y_end = tr[-1] if tr and math.isfinite(tr[-1]) else 90.0
-                ax.plot([x_end], [y_end], "x", color="black", ms=10, mew=2.5)
+                ax.plot([x_end], [90.0], "x", color="black", ms=10, mew=2.5)
         ax.set_title(data_title(f"{kind} nets", result.data_label), color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="dashed: train, bold: val", title_fontsize=8)
+        seeds_txt = f", mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
+        ax.legend(fontsize=8, title=f"dashed: train, bold: val{seeds_txt}", title_fontsize=8)
     axes[0].set_ylabel("error (%)")
     fig.tight_layout()
     return fig
@@ -238,12 +279,24 @@ def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2
     return fig
 
 
-def plot_histories(histories: Mapping[str, History], *, title: str = "Training") -> Figure:
-    """Training loss and validation accuracy per epoch for each run (x axis: SGD steps)."""
+def plot_histories(histories: Mapping[str, History], *, title: str = "Training", reference: Any = None,
+                   reference_histories: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
+    """Training loss and validation accuracy per epoch for each run (x axis: SGD steps).
+
+    ``reference`` (a :class:`resnet_lab.references.Reference`) with ``reference_histories`` (name ->
+    recorded history as a dict of lists) draws those runs faintly behind, labelled as the reference.
+    """
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     label = ""
+    if reference is not None and reference_histories:
+        for i, (name, h) in enumerate(reference_histories.items()):
+            c = net_color(name)
+            tag = f"{name}, {reference.caption()}" if i == 0 else f"{name}, reference"
+            ax1.plot(h["step"], h["train_loss"], ":", color=c, lw=1.2, alpha=0.5, label=tag)
+            ax2.plot(h["step"], [100 * (a or 0.0) for a in h["val_acc"]], ":", color=c, lw=1.2, alpha=0.5,
+                     label=f"{name}, reference")
     for name, h in histories.items():
         c = net_color(name)
         ax1.plot(h.step, h.train_loss, "o-", ms=3, color=c, label=name)
@@ -253,8 +306,45 @@ def plot_histories(histories: Mapping[str, History], *, title: str = "Training")
     ax1.set_ylabel("training loss (per epoch)")
     ax2.set_xlabel("SGD steps")
     ax2.set_ylabel("validation accuracy (%)")
-    ax1.legend(fontsize=8)
-    ax2.legend(fontsize=8)
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
     fig.suptitle(data_title(title, label), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --- lesson 02: Figure 7 ------------------------------------------------------------------------------
+def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: str, *, reference: Any = None,
+                 ax: Any = None) -> Any:
+    """The paper's Figure 7: the std of each block's response in forward order, plain (red) and residual
+    (blue), darker for deeper nets; ``reference`` (lesson 02's) is drawn faintly behind, dotted."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+    else:
+        fig = ax.figure
+    depths = sorted({d for d, _ in stds})
+
+    def style(depth: int, kind: str, all_depths: Sequence[int]) -> dict[str, Any]:
+        return dict(color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR,
+                    alpha=0.45 + 0.55 * (all_depths.index(depth) + 1) / len(all_depths) if depth in all_depths else 0.6)
+
+    if reference is not None:
+        ref = {tuple((int(k.split("-")[1]), k.split("-")[0])): v for k, v in reference.results["stds"].items()}
+        ref_depths = sorted({d for d, _ in ref})
+        for i, ((d, kind), v) in enumerate(sorted(ref.items())):
+            ax.plot(range(1, len(v) + 1), v, ":", lw=1.0, color=style(d, kind, ref_depths)["color"], alpha=0.4,
+                    label=reference.caption() + " (dotted)" if i == 0 else None)
+    for d in depths:
+        for kind in ("plain", "residual"):
+            if (d, kind) in stds:
+                v = stds[(d, kind)]
+                ax.plot(range(1, len(v) + 1), v, "-", lw=1.6, label=f"{kind}-{d}", **style(d, kind, depths))
+    ax.set_xlabel("block (forward order)")
+    ax.set_ylabel("std of the block's response")
+    ax.set_title(data_title("Figure 7: layer responses of the trained nets", data_label), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

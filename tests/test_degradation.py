@@ -87,11 +87,11 @@ def test_toy_task_shows_degradation_in_quick_budget():
 
 # --- the CIFAR experiment on the stand-in, quick budget -------------------------------------------
 
-# Fixed seeds and tolerance of the effect test (see the docstring of test_quick_budget_reproduces_...).
+# Fixed seeds of the effect test; the thresholds are the ones issue 12 asks of the cpu profile.
 EFFECT_SEED = 0
 DATA_SEED = 0
-RESIDUAL_TOL = 0.10  # residual-deep may end up to 10 points above residual-shallow (100 iterations: deeper nets
-# also start slower; measured gaps 4-7 points, plain gaps 14-18 points)
+PLAIN_GAP = 0.05  # the deepest plain net ends at least 5 points above the shallowest in training error ...
+RESIDUAL_TOL = 0.01  # ... and the deepest residual net no more than 1 point above the shallowest
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +104,12 @@ def quick_result():
 
 
 def test_quick_budget_reproduces_degradation(quick_result):
-    """Plain-deep trains worse than plain-shallow; residual-deep is not worse (within RESIDUAL_TOL)."""
+    """The paper's two orderings in the quick budget: plain-deep trains clearly worse than plain-shallow,
+    residual-deep is not worse than residual-shallow."""
     errs = dg.final_errors(quick_result)
     lo, hi = min(quick_result.config.depths), max(quick_result.config.depths)
-    assert errs[(hi, "plain")]["train_error"] > errs[(lo, "plain")]["train_error"]
+    assert errs[(hi, "plain")]["train_error"] >= errs[(lo, "plain")]["train_error"] + PLAIN_GAP
     assert errs[(hi, "residual")]["train_error"] <= errs[(lo, "residual")]["train_error"] + RESIDUAL_TOL
-    plain_gap = errs[(hi, "plain")]["train_error"] - errs[(lo, "plain")]["train_error"]
-    residual_gap = errs[(hi, "residual")]["train_error"] - errs[(lo, "residual")]["train_error"]
-    assert plain_gap > residual_gap
     verdict = dg.degradation_verdict(quick_result, margin=0.0)
     assert verdict["degraded"] and "appeared" in verdict["sentence"]
     assert "synthetic" in verdict["sentence"]
@@ -125,18 +123,25 @@ def test_quick_budget_reproduces_degradation(quick_result):
 def test_cache_round_trip_does_not_retrain(tiny_data, tmp_path, monkeypatch):
     cfg = dg.CifarConfig(**TINY)
     calls = []
-    real = dg.train_cifar_net
-    monkeypatch.setattr(dg, "train_cifar_net", lambda *a, **k: calls.append(a[:2]) or real(*a, **k))
+    real = dg._train_cifar_model
+    monkeypatch.setattr(dg, "_train_cifar_model", lambda *a, **k: calls.append(a[:2]) or real(*a, **k))
     first = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)
     assert len(calls) == 2 and first.trained == 2
     files = sorted((tmp_path / dg.CACHE_KIND).glob("degradation-*.json"))  # resnet_lab.store's layout
     assert len(files) == 2 and not list(tmp_path.rglob("*.tmp"))
+    assert all(f.with_suffix(".pt").is_file() for f in files)  # the trained weights beside each history
     json.loads(files[0].read_text())  # strict JSON (allow_nan=False on write)
     second = dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path)
     assert len(calls) == 2 and second.trained == 0
     for a, b in zip(first.runs, second.runs):
         assert {k: v for k, v in a.items() if k != "from_cache"} == {k: v for k, v in b.items() if k != "from_cache"}
         assert b["from_cache"]
+    # the weights come back from the cache: the same net as the one just trained
+    x = dg.validation_images(tiny_data, cfg, n=4)
+    for kind in ("plain", "residual"):
+        torch.testing.assert_close(first.model(8, kind)(x), second.model(8, kind)(x))
+    with pytest.raises(ValueError, match="depth 20"):
+        second.model(20, "plain")
     dg.run_degradation_experiment(tiny_data, cfg, cache_dir=tmp_path, retrain=True)
     assert len(calls) == 4
     # another budget is another key: trains anew
@@ -186,6 +191,7 @@ def test_toy_divergence_is_recorded():
         lambda: dg.CifarConfig(depths=(9,)),
         lambda: dg.CifarConfig(depths=()),
         lambda: dg.CifarConfig(iters=0),
+        lambda: dg.CifarConfig(image_size=12),
         lambda: toy.ToyMLPs(5),
         lambda: toy.ToyMLPs(6, kinds=("plain", "wide")),
         lambda: toy.two_spirals(2),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,12 @@ __all__ = [
     "KINDS",
     "CifarConfig",
     "config_from_profile",
+    "PAPER_LENGTH",
     "train_cifar_net",
     "DegradationResult",
     "run_degradation_experiment",
+    "validation_images",
+    "IMAGE_SIZES",
     "CACHE_KIND",
     "cache_settings",
     "final_errors",
@@ -42,6 +45,7 @@ __all__ = [
     "degradation_verdict",
 ]
 
+IMAGE_SIZES = (32, 16, 8)  # sides the 32x32 images can be averaged down to (2x2 or 4x4 pixel blocks)
 CACHE_KIND = "degradation"  # the store's folder and key prefix of this experiment's runs
 
 
@@ -70,6 +74,7 @@ class CifarConfig:
     eval_every: int = 1000  # iterations between two points of the curves
     eval_size: int = 2000  # images of the fixed train/val subsets the errors are measured on
     seeds: tuple[int, ...] = (0,)
+    image_size: int = 32  # side of the images the nets see: 32 (CIFAR) or smaller (averaged down, cheaper)
 
     def __post_init__(self) -> None:
         for d in self.depths:
@@ -84,15 +89,30 @@ class CifarConfig:
             raise ValueError(f"lr and warmup_lr must be positive finite numbers, got {self.lr}, {self.warmup_lr}")
         if not self.seeds:
             raise ValueError("seeds must name at least one seed, e.g. (0,)")
+        if self.image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {IMAGE_SIZES} (32 divided by 1, 2 or 4), got {self.image_size!r}")
 
 
-def config_from_profile(profile: Any, **overrides: Any) -> CifarConfig:
-    """The :class:`CifarConfig` of a run profile's :class:`~resnet_lab.profiles.DegradationBudget`."""
+PAPER_LENGTH: dict[str, Any] = dict(
+    depths=(20, 32, 44, 56), width=16, iters=64000, batch=128, lr=0.1, lr_milestones=(0.5, 0.75), augment=True,
+    n_train=45000, n_val=5000, eval_every=1000, eval_size=5000, image_size=32,
+)  # the paper's Figure 6 (section 4.2): 64k iterations of 128 images, lr 0.1 divided by 10 at 32k and 48k
+
+
+def config_from_profile(profile: Any, *, paper_length: bool = False, **overrides: Any) -> CifarConfig:
+    """The :class:`CifarConfig` of a run profile's :class:`~resnet_lab.profiles.DegradationBudget`.
+
+    ``paper_length=True`` is the paper's full Figure 6 instead (:data:`PAPER_LENGTH`: hours on a GPU),
+    whatever the profile; ``overrides`` change single fields either way.
+    """
+    if paper_length:
+        return CifarConfig(**{**PAPER_LENGTH, "seeds": tuple(profile.degradation.seeds), **overrides})
     b = profile.degradation
     values: dict[str, Any] = dict(
         depths=tuple(b.cifar_depths), width=b.cifar_width, iters=b.cifar_iters, batch=b.cifar_batch,
         lr=b.cifar_lr, lr_milestones=tuple(b.cifar_lr_milestones), augment=b.cifar_augment,
         n_train=b.n_train, n_val=b.n_val, eval_every=b.eval_every, eval_size=b.eval_size, seeds=tuple(b.seeds),
+        image_size=b.cifar_image_size,
     )
     values.update(overrides)
     return CifarConfig(**values)
@@ -119,9 +139,31 @@ def _prepare(data: ImageData, cfg: CifarConfig, device: torch.device) -> _Split:
     x_tr = data.x_train[train_idx]
     mean, std = channel_stats(x_tr)  # from the training split only
     return _Split(
-        normalize(x_tr.to(device), mean, std), data.y_train[train_idx].to(device),
-        normalize(data.x_train[val_idx].to(device), mean, std), data.y_train[val_idx].to(device),
+        _shrink(normalize(x_tr.to(device), mean, std), cfg.image_size), data.y_train[train_idx].to(device),
+        _shrink(normalize(data.x_train[val_idx].to(device), mean, std), cfg.image_size), data.y_train[val_idx].to(device),
     )
+
+
+def validation_images(data: ImageData, cfg: CifarConfig, n: int = 256, device: torch.device | str = "cpu") -> Tensor:
+    """``n`` validation images exactly as the nets of ``cfg`` see them (normalised, averaged down):
+    images no net trained on, for measuring the trained nets (lesson 02's Figure 7)."""
+    split = _prepare(data, cfg, torch.device(device))
+    if not 1 <= n <= len(split.y_val):
+        raise ValueError(f"n must be between 1 and the {len(split.y_val)} validation images, got {n}")
+    return split.x_val[:n]
+
+
+def _shrink(x: Tensor, size: int) -> Tensor:
+    """Average ``x`` (N, C, 32, 32) down to ``size`` x ``size`` (each output pixel the mean of a block).
+
+    A cheaper experiment with the same architecture: the nets are fully convolutional up to the
+    global average pool, so a 16x16 image costs a quarter of the compute of a 32x32 one.
+    """
+    if x.shape[-1] % size:
+        raise ValueError(f"cannot average {x.shape[-1]}x{x.shape[-1]} images down to {size}x{size}; "
+                         f"image_size must divide the image side (valid: {IMAGE_SIZES})")
+    factor = x.shape[-1] // size
+    return x if factor == 1 else torch.nn.functional.avg_pool2d(x, factor)
 
 
 def _error(model: nn.Module, x: Tensor, y: Tensor, batch: int = 500) -> float:
@@ -148,7 +190,8 @@ def _train_batches(split: _Split, cfg: CifarConfig, seed: int, device: torch.dev
             idx = perm[pos : pos + cfg.batch].to(device)
             xb = split.x_train[idx]
             if cfg.augment:
-                xb = random_crop_flip(xb, aug_gen)  # the paper's 4-pixel shifts and flips, one gather per batch
+                # the paper's 4-pixel shifts (scaled with the image side) and flips, one gather per batch
+                xb = random_crop_flip(xb, aug_gen, pad=max(1, 4 * cfg.image_size // 32))
             yield xb, split.y_train[idx]
 
 
@@ -171,6 +214,20 @@ def train_cifar_net(
     loss stops the run and marks it ``diverged``; ``on_eval`` is called with the history after
     every point.
     """
+    return _train_cifar_model(depth, residual, split, cfg, seed=seed, device=device, on_eval=on_eval)[0]
+
+
+def _train_cifar_model(
+    depth: int,
+    residual: bool,
+    split: _Split,
+    cfg: CifarConfig,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], nn.Module]:
+    """:func:`train_cifar_net`, also returning the trained model."""
     device = torch.device(device)
     torch.manual_seed(seed)
     model = cifar_resnet(depth, residual=residual, width=cfg.width).to(device)
@@ -211,7 +268,7 @@ def train_cifar_net(
     record(0, None)  # no loss measured before the first step
     train_loop(model, _train_batches(split, cfg, seed, device), opt, steps=cfg.iters,
                lr_at=lambda it: _lr_at(it, depth, cfg), on_step=on_step)
-    return hist
+    return hist, model
 
 
 def cache_settings(cfg: CifarConfig, depth: int, kind: str, seed: int) -> dict[str, Any]:
@@ -221,7 +278,7 @@ def cache_settings(cfg: CifarConfig, depth: int, kind: str, seed: int) -> dict[s
     so adding a depth to a budget reuses the runs already made.
     """
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("depths", "seeds")}
-    return {**settings, "depth": depth, "kind": kind, "seed": seed, "version": 2}
+    return {**settings, "depth": depth, "kind": kind, "seed": seed, "version": 3}  # 3: weights kept beside
 
 
 @dataclass
@@ -234,6 +291,26 @@ class DegradationResult:
     runs: list[dict[str, Any]]
     trained: int  # runs trained now (the others came from the cache)
     seconds: float  # wall time of this call
+    weights: dict[tuple[int, str, int], Any] = field(default_factory=dict, repr=False)
+    # (depth, kind, seed) -> the trained state_dict in memory, or the path of its cached copy
+
+    def model(self, depth: int, kind: str, seed: int | None = None) -> nn.Module:
+        """The trained net of one run, in eval mode on the CPU (Figure 7 of lesson 02 measures these).
+
+        Raises ValueError when the run's weights were not kept (a cache written before weights were
+        stored: run the experiment again with ``retrain=True``).
+        """
+        seed = self.config.seeds[0] if seed is None else seed
+        self.run(depth, kind, seed)  # a clear error for a run that does not exist
+        state = self.weights.get((depth, kind, seed))
+        if state is None:
+            raise ValueError(f"the weights of {kind}-{depth} (seed {seed}) were not kept; "
+                             "run the experiment again with retrain=True")
+        if isinstance(state, Path):
+            state = store.torch_load(state)
+        net = cifar_resnet(depth, residual=kind == "residual", width=self.config.width)
+        net.load_state_dict(state)
+        return net.eval()
 
     def run(self, depth: int, kind: str, seed: int | None = None) -> dict[str, Any]:
         seed = self.config.seeds[0] if seed is None else seed
@@ -265,6 +342,7 @@ def run_degradation_experiment(
     data_fp = data_fingerprint(data) if cache else ""
     split: _Split | None = None
     runs: list[dict[str, Any]] = []
+    weights: dict[tuple[int, str, int], Any] = {}
     trained = 0
     for seed in cfg.seeds:
         for depth in cfg.depths:
@@ -278,6 +356,8 @@ def run_degradation_experiment(
                         hist = store.read_json(path)
                         hist["from_cache"] = True
                         runs.append(hist)
+                        if path.with_suffix(".pt").is_file():
+                            weights[(depth, kind, seed)] = path.with_suffix(".pt")
                         if progress is not None:
                             progress(hist)
                         continue
@@ -285,14 +365,18 @@ def run_degradation_experiment(
                         pass  # unreadable cache file: train again and overwrite it
                 if split is None:
                     split = _prepare(data, cfg, torch.device(device))
-                hist = train_cifar_net(depth, kind == "residual", split, cfg, seed=seed, device=device, on_eval=progress)
+                hist, model = _train_cifar_model(depth, kind == "residual", split, cfg, seed=seed, device=device,
+                                                 on_eval=progress)
                 hist = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in hist.items()}
                 trained += 1
+                state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                weights[(depth, kind, seed)] = state
                 if path is not None:
-                    store.atomic_write_json(path, hist)
+                    store.atomic_torch_save(path.with_suffix(".pt"), state)  # the weights first: a history
+                    store.atomic_write_json(path, hist)  # on disk always has its weights beside it
                 hist["from_cache"] = False
                 runs.append(hist)
-    return DegradationResult(cfg, data.label, data.source, runs, trained, time.perf_counter() - start)
+    return DegradationResult(cfg, data.label, data.source, runs, trained, time.perf_counter() - start, weights)
 
 
 def _last_finite(values: Sequence[float | None]) -> float:
@@ -302,10 +386,18 @@ def _last_finite(values: Sequence[float | None]) -> float:
     return float("nan")
 
 
-def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, Any]]:
-    """Per (depth, kind): final training and validation error (mean over seeds) and divergence.
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
-    A diverged run has no final error (NaN): the net did not finish training.
+
+def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, Any]]:
+    """Per (depth, kind): final training and validation error (mean and std over seeds) and divergence.
+
+    A diverged run has no final error (NaN): the net did not finish training. ``train_errors`` lists
+    each finished seed's final training error; the std is over seeds (0 with one seed).
     """
     out: dict[tuple[int, str], dict[str, Any]] = {}
     for depth in result.config.depths:
@@ -314,9 +406,10 @@ def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, A
             ok = [r for r in runs if not r["diverged"]]
             tr = [_last_finite(r["train_error"]) for r in ok]
             va = [_last_finite(r["val_error"]) for r in ok]
+            (tr_mean, tr_std), (va_mean, va_std) = _mean_std(tr), _mean_std(va)
             out[(depth, kind)] = {
-                "train_error": sum(tr) / len(tr) if tr else float("nan"),
-                "val_error": sum(va) / len(va) if va else float("nan"),
+                "train_error": tr_mean, "train_error_std": tr_std, "train_errors": tr,
+                "val_error": va_mean, "val_error_std": va_std,
                 "diverged": len(runs) - len(ok),
                 "runs": len(runs),
             }
@@ -324,16 +417,24 @@ def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, A
 
 
 def results_table(result: DegradationResult) -> str:
-    """The final errors as a fixed-width text table (errors in %)."""
+    """The final errors as a fixed-width text table (errors in %; mean ± std over seeds when there are several)."""
     errs = final_errors(result)
-    lines = [f"{'net':<12}{'train error':>13}{'val error':>11}  note", "-" * 46]
+    several = len(result.config.seeds) > 1
+
+    def cell(mean: float, std: float) -> str:
+        if math.isnan(mean):
+            return "--"
+        return f"{100 * mean:.1f} ± {100 * std:.1f}%" if several else f"{100 * mean:.1f}%"
+
+    w = 16 if several else 12
+    head = f"{'net':<12}{'train error':>{w}}{'val error':>{w}}  note"
+    lines = [head + (f"  ({len(result.config.seeds)} seeds)" if several else ""), "-" * (len(head) + 4)]
     for kind in KINDS:
         for depth in result.config.depths:
             e = errs[(depth, kind)]
             note = f"diverged in {e['diverged']} of {e['runs']} runs" if e["diverged"] else ""
-            tr = "    --" if math.isnan(e["train_error"]) else f"{100 * e['train_error']:6.1f}"
-            va = "    --" if math.isnan(e["val_error"]) else f"{100 * e['val_error']:6.1f}"
-            lines.append(f"{kind + '-' + str(depth):<12}{tr:>12}%{va:>10}%  {note}")
+            lines.append(f"{kind + '-' + str(depth):<12}{cell(e['train_error'], e['train_error_std']):>{w}}"
+                         f"{cell(e['val_error'], e['val_error_std']):>{w}}  {note}".rstrip())
     return "\n".join(lines)
 
 

@@ -15,11 +15,15 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ImageData
+from .degradation import DegradationResult
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
 from ..train.core import StepRecord, train_loop
 from .probing import calibrate_batchnorm, forward_with_hooks, probe_batches
 
-__all__ = ["response_stds", "train_briefly", "ResponseRun", "ResponseExperiment", "response_experiment"]
+__all__ = [
+    "response_stds", "train_briefly", "ResponseRun", "ResponseExperiment", "response_experiment",
+    "trained_response_stds", "figure7_verdict",
+]
 
 _RESPONSE_LAYERS = ("branch", "all")
 
@@ -137,3 +141,49 @@ def response_experiment(
             gammas = [(b.bn2.weight - 1).abs().mean().item() for _, b in residual_blocks(net)]
             runs[(depth, residual)] = ResponseRun(depth, residual, stds, losses, sum(gammas) / len(gammas), net)
     return ResponseExperiment(runs, calib_x, measure_x, lr)
+
+
+def trained_response_stds(
+    result: DegradationResult, images: Tensor, *, layers: Literal["branch", "all"] = "branch"
+) -> dict[tuple[int, str], list[float]]:
+    """Figure 7 measured on the trained nets of lesson 01's experiment (as the paper measures its Figure 6 nets).
+
+    For every depth and kind of ``result``: the std of each block's response on ``images`` (see
+    :func:`response_stds`), averaged over the seeds, in forward order. The nets run in eval mode,
+    with the BN statistics they learned in training.
+    """
+    out: dict[tuple[int, str], list[float]] = {}
+    for depth in result.config.depths:
+        for kind in ("plain", "residual"):
+            per_seed = []
+            for seed in result.config.seeds:
+                if result.run(depth, kind, seed)["diverged"]:
+                    continue  # a diverged net has no responses worth comparing
+                per_seed.append(response_stds(result.model(depth, kind, seed), images.cpu(), layers=layers)[1])
+            if per_seed:
+                out[(depth, kind)] = [sum(v) / len(v) for v in zip(*per_seed)]
+    return out
+
+
+def figure7_verdict(stds: dict[tuple[int, str], list[float]], data_label: str) -> dict[str, object]:
+    """The paper's two findings, checked on this run: (1) at each depth the residual responses are
+    smaller than the plain ones (mean std over blocks); (2) the deepest residual net's are smaller
+    than the shallowest's. Returns the means, the two booleans and a sentence."""
+    means = {key: sum(v) / len(v) for key, v in stds.items()}
+    depths = sorted({d for d, _ in means})
+    both = [d for d in depths if (d, "plain") in means and (d, "residual") in means]
+    if not both:
+        raise ValueError("need a plain and a residual net of the same depth")
+    smaller = all(means[(d, "residual")] < means[(d, "plain")] for d in both)
+    res = [d for d in depths if (d, "residual") in means]
+    lo, hi = res[0], res[-1]
+    deeper_smaller = hi > lo and means[(hi, "residual")] < means[(lo, "residual")]
+    pairs = ", ".join(f"{d} layers: residual {means[(d, 'residual')]:.3f} vs plain {means[(d, 'plain')]:.3f}" for d in both)
+    s1 = ("Finding 1 holds in this run: residual responses are smaller than plain ones at every depth"
+          if smaller else "Finding 1 does NOT hold at every depth in this run")
+    s2 = (f"Finding 2 holds: the deeper residual net responds less (residual-{hi} {means[(hi, 'residual')]:.3f} "
+          f"< residual-{lo} {means[(lo, 'residual')]:.3f})." if deeper_smaller else
+          f"Finding 2 does NOT hold in this run: residual-{hi} {means[(hi, 'residual')]:.3f}, "
+          f"residual-{lo} {means[(lo, 'residual')]:.3f}.")
+    sentence = f"{s1} ({pairs}). {s2} (Mean response std over blocks, on {data_label}.)"
+    return {"means": means, "smaller": smaller, "deeper_smaller": deeper_smaller, "sentence": sentence}
