@@ -67,7 +67,13 @@ def _expected_md5s() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ImageData:
-    """A labelled image data set with train and test splits, images as uint8 (N, 3, 32, 32)."""
+    """A labelled image data set with train and test splits, images as uint8 (N, C, H, W).
+
+    CIFAR-10 and its stand-in are (N, 3, 32, 32); MNIST and its stand-in (:mod:`resnet_lab.mnist`)
+    are (N, 1, 28, 28). ``name`` is the real data set this is (or stands in for);
+    ``mirror_symmetric`` says whether a horizontal flip keeps an image's label (true for CIFAR-10's
+    objects, false for digits), so the loaders flip only where it is.
+    """
 
     x_train: Tensor
     y_train: Tensor
@@ -76,11 +82,18 @@ class ImageData:
     classes: tuple[str, ...]
     source: str  # human-readable origin, shown in outputs and plot titles
     synthetic: bool
+    name: str = "CIFAR-10"
+    mirror_symmetric: bool = True
 
     @property
     def label(self) -> str:
-        """Short tag for plot titles: ``CIFAR-10`` or ``synthetic stand-in, not CIFAR-10``."""
-        return "synthetic stand-in, not CIFAR-10" if self.synthetic else "CIFAR-10"
+        """Short tag for plot titles: ``CIFAR-10`` or ``synthetic stand-in, not CIFAR-10`` (``MNIST``, ...)."""
+        return f"synthetic stand-in, not {self.name}" if self.synthetic else self.name
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of an image: 3 (colour) or 1 (grey)."""
+        return int(self.x_train.shape[1])
 
     def __repr__(self) -> str:
         return (

@@ -92,12 +92,17 @@ def crop_flip(images: Tensor, top: Tensor, left: Tensor, flip: Tensor, pad: int 
     return padded[n_idx, c_idx, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def random_crop_flip(images: Tensor, generator: torch.Generator | None = None, pad: int = 4) -> Tensor:
-    """The standard CIFAR augmentation (random crop with zero padding ``pad``, random flip) for a batch."""
+def random_crop_flip(images: Tensor, generator: torch.Generator | None = None, pad: int = 4, *, flip: bool = True) -> Tensor:
+    """The standard CIFAR augmentation (random crop with zero padding ``pad``, random flip) for a batch.
+
+    ``flip=False`` only shifts: for digits, whose mirror image is not the same digit (a mirrored 2
+    or 7 is no digit at all, and the net would learn to accept it).
+    """
     n = len(images)
     dev = images.device
     offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator, device=dev)
-    flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    flips = torch.rand(n, generator=generator, device=dev) < 0.5
+    flip = flips if flip else torch.zeros_like(flips)  # same draws either way: the shifts do not change
     return crop_flip(images, offsets[0], offsets[1], flip, pad)
 
 
@@ -126,6 +131,7 @@ class DeviceLoader:
         world_size: int = 1,
         channels_last: bool = False,
         pad: int = 4,
+        flip: bool = True,
     ) -> None:
         _check_images(images, labels)
         _check_shard(rank, world_size)
@@ -141,6 +147,9 @@ class DeviceLoader:
         self.world_size = world_size
         self.channels_last = channels_last
         self.pad = pad
+        self.flip = flip  # False for digits (see random_crop_flip)
+        if len(mean) != images.shape[1] or len(std) != images.shape[1]:
+            raise ValueError(f"mean and std need one value per channel ({images.shape[1]}), got {len(mean)} and {len(std)}")
         std_t = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         # (x/255 - mean)/std as one multiply-add: x * scale + shift
@@ -186,7 +195,7 @@ class DeviceLoader:
             x = self.images[idx]
             if self.train:
                 self._gen.manual_seed(((self.seed * _MIX + epoch) * _MIX + b) * 64 + self.rank)
-                x = random_crop_flip(x, self._gen, self.pad)
+                x = random_crop_flip(x, self._gen, self.pad, flip=self.flip)
             yield self.normalize(x), self.labels[idx]
 
 
@@ -215,13 +224,14 @@ class UInt8ImageDataset(Dataset):
         return img, self.targets[i]
 
 
-def torchvision_transform(mean: Sequence[float], std: Sequence[float], *, train: bool, pad: int = 4) -> object:
-    """The classic per-image pipeline with ``torchvision.transforms.v2``."""
+def torchvision_transform(mean: Sequence[float], std: Sequence[float], *, train: bool, pad: int = 4, size: int = 32,
+                          flip: bool = True) -> object:
+    """The classic per-image pipeline with ``torchvision.transforms.v2`` (``flip=False`` for digits)."""
     from torchvision.transforms import v2
 
     steps: list[object] = [v2.ToImage()]
     if train:
-        steps += [v2.RandomCrop(32, padding=pad), v2.RandomHorizontalFlip()]
+        steps += [v2.RandomCrop(size, padding=pad)] + ([v2.RandomHorizontalFlip()] if flip else [])
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)
 
@@ -270,6 +280,7 @@ class TorchvisionLoader:
         channels_last: bool = False,
         num_workers: int = 2,
         pad: int = 4,
+        flip: bool = True,
     ) -> None:
         _check_shard(rank, world_size)
         if batch_size < 1:
@@ -277,7 +288,8 @@ class TorchvisionLoader:
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.dataset = UInt8ImageDataset(images, labels, torchvision_transform(mean, std, train=train, pad=pad))
+        transform = torchvision_transform(mean, std, train=train, pad=pad, size=int(images.shape[-1]), flip=flip)
+        self.dataset = UInt8ImageDataset(images, labels, transform)
         self.train = train
         self.channels_last = channels_last
         self.batch_size = batch_size

@@ -28,6 +28,7 @@ __all__ = [
     "ArithmeticBudget",
     "TrainingBudget",
     "WhyBudget",
+    "VariantsBudget",
     "get_profile",
     "default_device",
 ]
@@ -77,6 +78,8 @@ class GradientBudget:
     response_batch: int  # images per SGD step of those short trainings
     n_train: int  # stand-in/CIFAR images used for those short trainings
     path_depth: int  # the small net whose gradient is split by path length
+    figure7_depths: tuple[int, ...] = (20, 56)  # Figure 7 measures lesson 01's trained nets of these depths ...
+    figure7_iters: int | None = None  # ... trained this long (None: lesson 01's budget, so its cached nets are reused)
 
 
 # --- lesson 03: block arithmetic -------------------------------------------------------------
@@ -123,6 +126,22 @@ class WhyBudget:
     lesion_max_k: int  # largest number of blocks deleted at random
 
 
+# --- lesson 06: variants ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class VariantsBudget:
+    """Budget of lesson 06 (wide and grouped variants at equal compute, depth's limit, MNIST)."""
+
+    compare_size: int  # image side of the equal-compute comparison (32: CIFAR's; smaller: averaged down)
+    compare_steps: int  # SGD steps per net of that comparison
+    compare_batch: int  # images per step
+    n_train: int  # training images of the comparison (validation included)
+    n_eval: int  # of those, held out for validation
+    mnist_width: int  # first-stage channels of the MNIST ResNet-20
+    mnist_epochs: int  # passes over the MNIST training split
+    mnist_n_train: int  # MNIST training images (validation included)
+    mnist_batch: int  # images per step
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything a lesson may size itself by."""
@@ -135,6 +154,7 @@ class Profile:
     arithmetic: ArithmeticBudget
     training: TrainingBudget
     why: WhyBudget
+    variants: VariantsBudget
 
     def describe(self) -> str:
         data = "CIFAR-10 if present, else the synthetic stand-in" if self.use_real_data else "synthetic stand-in"
@@ -154,7 +174,8 @@ _DEGRADATION = {
         # at 16x16 (averaged down): small enough that a net which optimises well fits its training set in
         # 500 steps on 2 CPU cores, so what remains of the training error is optimisation difficulty,
         # the paper's point. (The old budget, 5,000 images at 32x32 for 400 steps, left every residual
-        # net under-trained and the deeper ones worse.) Timed in tests/test_degradation_budget.py.
+        # net under-trained and the deeper ones worse.) Its wall time on 2 cores is in
+        # resnet_lab/reference_data/lesson01_cpu.json (provenance), recorded by resnet_lab.references.
         cifar_lr=0.05, cifar_lr_milestones=(0.5, 0.75), eval_size=500, cifar_image_size=16,
     ),
     "gpu": DegradationBudget(
@@ -169,7 +190,7 @@ _DEGRADATION = {
 _GRADIENTS = {
     "quick": GradientBudget(max_depth=110, width=16, batch=8, train_steps=3, jacobian_depth=56, jacobian_size=6,
                             response_depths=(20, 56), response_width=8, response_iters=20, response_batch=16,
-                            n_train=1000, path_depth=20),
+                            n_train=1000, path_depth=20, figure7_depths=(8, 32), figure7_iters=40),
     "cpu": GradientBudget(max_depth=110, width=16, batch=8, train_steps=5, jacobian_depth=110, jacobian_size=8,
                           response_depths=(20, 56), response_width=16, response_iters=150, response_batch=32,
                           n_train=5000, path_depth=20),
@@ -203,6 +224,15 @@ _WHY = {
                      lesion_max_k=12),
 }
 
+_VARIANTS = {
+    "quick": VariantsBudget(compare_size=8, compare_steps=30, compare_batch=32, n_train=600, n_eval=200,
+                            mnist_width=8, mnist_epochs=1, mnist_n_train=1200, mnist_batch=64),
+    "cpu": VariantsBudget(compare_size=16, compare_steps=250, compare_batch=32, n_train=4000, n_eval=1000,
+                          mnist_width=16, mnist_epochs=3, mnist_n_train=8000, mnist_batch=128),
+    "gpu": VariantsBudget(compare_size=32, compare_steps=4000, compare_batch=128, n_train=50000, n_eval=5000,
+                          mnist_width=16, mnist_epochs=15, mnist_n_train=60000, mnist_batch=128),
+}
+
 
 def default_device() -> torch.device:
     """CUDA when available, otherwise the CPU."""
@@ -233,4 +263,5 @@ def get_profile(name: str | None = None, device: torch.device | str | None = Non
         arithmetic=_ARITHMETIC[name],
         training=_TRAINING[name],
         why=_WHY[name],
+        variants=_VARIANTS[name],
     )

@@ -409,3 +409,18 @@ def test_train_or_load_caches_the_trained_net(tmp_path) -> None:  # type: ignore
     other = synthetic_cifar(40, 1, seed=1)  # other images: another key, trained anew
     _, _, cached4 = trained_nets.train_or_load("plain20", other, budget, cache_dir=tmp_path, progress=False)
     assert cached4 is False and len(list((tmp_path / trained_nets.CACHE_KIND).glob("plain20-*.pt"))) == 2
+
+
+def test_preact_verdict_compares_the_gap_with_sampling_noise():
+    from resnet_lab.lessons.preact import PAPER_PREACT_ERRORS, preact_verdict
+
+    small = preact_verdict(0.80, 0.81, 1000, 32, "synthetic stand-in, not CIFAR-10")
+    assert not small["resolved"] and "cannot tell" in small["sentence"] and "6.37" in small["sentence"]
+    assert small["noise"] == pytest.approx((2 * 0.805 * 0.195 / 1000) ** 0.5)
+    big = preact_verdict(0.70, 0.80, 1000, 32, "x")
+    assert big["resolved"] and "does tell" in big["sentence"] and "leads by 10.0" in big["sentence"]
+    assert PAPER_PREACT_ERRORS[1001][1] < PAPER_PREACT_ERRORS[1001][0]
+    with pytest.raises(ValueError, match="n_eval"):
+        preact_verdict(0.8, 0.8, 0, 32, "x")
+    with pytest.raises(ValueError, match="acc_preact"):
+        preact_verdict(0.8, 80.0, 100, 32, "x")

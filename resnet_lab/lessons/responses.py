@@ -15,14 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ImageData
-from .degradation import DegradationResult
+from .degradation import CifarConfig, DegradationResult, config_from_profile
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
 from ..train.core import StepRecord, train_loop
 from .probing import calibrate_batchnorm, forward_with_hooks, probe_batches
 
 __all__ = [
     "response_stds", "train_briefly", "ResponseRun", "ResponseExperiment", "response_experiment",
-    "trained_response_stds", "figure7_verdict",
+    "trained_response_stds", "figure7_verdict", "figure7_config",
 ]
 
 _RESPONSE_LAYERS = ("branch", "all")
@@ -187,3 +187,15 @@ def figure7_verdict(stds: dict[tuple[int, str], list[float]], data_label: str) -
           f"residual-{lo} {means[(lo, 'residual')]:.3f}.")
     sentence = f"{s1} ({pairs}). {s2} (Mean response std over blocks, on {data_label}.)"
     return {"means": means, "smaller": smaller, "deeper_smaller": deeper_smaller, "sentence": sentence}
+
+
+def figure7_config(profile: object) -> CifarConfig:
+    """The lesson-01 experiment whose trained nets Figure 7 measures: lesson 01's budget at the depths
+    ``profile.gradients.figure7_depths`` (the same cache entries as lesson 01's runs of those depths,
+    so after lesson 01 nothing is trained again), shortened to ``figure7_iters`` where the profile says so."""
+    g = profile.gradients  # type: ignore[attr-defined]
+    overrides: dict[str, object] = {"depths": tuple(g.figure7_depths)}
+    if g.figure7_iters is not None:
+        overrides["iters"] = g.figure7_iters
+        overrides["eval_every"] = g.figure7_iters
+    return config_from_profile(profile, **overrides)

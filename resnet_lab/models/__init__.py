@@ -29,7 +29,7 @@ from .blocks import (
     make_stage,
     residual_blocks,
 )
-from .cifar import PAPER_CIFAR_DEPTHS, CifarResNet, cifar_depths, cifar_resnet, validate_cifar_depth
+from .cifar import PAPER_CIFAR_DEPTHS, PAPER_TABLE6_ERRORS, CifarResNet, cifar_depths, cifar_resnet, validate_cifar_depth
 from .imagenet import (
     IMAGENET_STAGES,
     PAPER_IMAGENET_NAMES,
@@ -78,7 +78,7 @@ __all__ = [
     "conv3x3", "conv1x1", "ShortcutA", "changes_shape", "make_shortcut", "make_stage", "ResidualBlock",
     "BasicBlock", "Bottleneck", "PreActBlock", "PREACT_SHORTCUT_INPUTS", "init_weights", "residual_blocks",
     # CIFAR family
-    "PAPER_CIFAR_DEPTHS", "validate_cifar_depth", "cifar_depths", "CifarResNet", "cifar_resnet",
+    "PAPER_CIFAR_DEPTHS", "PAPER_TABLE6_ERRORS", "validate_cifar_depth", "cifar_depths", "CifarResNet", "cifar_resnet",
     # ImageNet family
     "ImageNetSpec", "IMAGENET_STAGES", "PAPER_IMAGENET_NAMES", "imagenet_spec", "ResNet", "build_imagenet_net",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cifar_resnet18",

@@ -50,6 +50,9 @@ _CIFAR_OTHER: dict[str, Callable[..., nn.Module]] = {
     # ResNeXt-29 of Xie et al. (2017), Table 7: cardinality x bottleneck width.
     "resnext29_8x64d": lambda **kw: cifar_resnext29(8, 64, **kw),
     "resnext29_16x64d": lambda **kw: cifar_resnext29(16, 64, **kw),
+    # Lesson 06's equal-compute trio with resnet44: about 0.1 GMACs per 32x32 image each.
+    "wrn16_2": lambda **kw: wide_resnet(16, 2, **kw),
+    "resnext29_2x2d": lambda **kw: cifar_resnext29(2, 2, **kw),
 }
 
 CIFAR_MODEL_NAMES: tuple[str, ...] = (

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from ..data import ImageData, data_root, load_cifar10, synthetic_cifar
+from ..mnist import load_mnist, synthetic_mnist
 from ..loader import LOADER_NAMES
 from ..models import MODEL_NAMES, paper_cifar_depth
 from .. import store
@@ -49,6 +50,9 @@ def _check_output(flag: str, path: str | None) -> None:
             raise ValueError(f"{flag}: {exc}") from exc
 
 
+DATASETS: tuple[str, ...] = ("cifar10", "mnist")
+
+
 def load_data(
     data_dir: str | Path | None,
     *,
@@ -57,23 +61,32 @@ def load_data(
     n_train: int | None = None,
     n_test: int | None = None,
     seed: int = 0,
+    dataset: str = "cifar10",
 ) -> ImageData:
-    """CIFAR-10 from ``data_dir`` (default: :func:`resnet_lab.data.data_root`), or the stand-in if ``synthetic``.
+    """CIFAR-10 or MNIST (``dataset``) from ``data_dir`` (default: :func:`resnet_lab.data.data_root`),
+    or its synthetic stand-in if ``synthetic``.
 
-    Downloads only if ``download``. A missing folder or archive without ``download`` raises
+    Downloads only if ``download``. A missing folder or data set without ``download`` raises
     FileNotFoundError explaining how to get the data.
     """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown --dataset {dataset!r}; valid data sets: {', '.join(DATASETS)}")
     for flag, value in (("--n-train", n_train), ("--n-test", n_test)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be a positive number of images, got {value}")
     if synthetic:
+        if dataset == "mnist":
+            return synthetic_mnist(n_train or SYNTHETIC_TRAIN, n_test or 1000, seed=seed)
         return synthetic_cifar(n_train or SYNTHETIC_TRAIN, n_test or 1000, seed=seed)
     root = Path(data_dir).expanduser() if data_dir is not None else data_root()
+    name = "MNIST" if dataset == "mnist" else "CIFAR-10"
     if not root.exists() and not download:
         raise FileNotFoundError(
-            f"data directory {root} does not exist and downloading is off. Create it and put CIFAR-10 there, "
+            f"data directory {root} does not exist and downloading is off. Create it and put {name} there, "
             "or allow the download (--download), or use --synthetic."
         )
+    if dataset == "mnist":
+        return load_mnist(root, download=download).subset(n_train, n_test)
     return load_cifar10(root, download=download).subset(n_train, n_test)
 
 
@@ -81,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(
         prog="python -m resnet_lab.train",
-        description="Train a ResNet on CIFAR-10 (or the synthetic stand-in). Runs under torchrun as DDP.",
+        description="Train a ResNet on CIFAR-10 or MNIST (or their synthetic stand-ins). Runs under torchrun as DDP.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--model", default=d.model, help=f"one of: {', '.join(MODEL_NAMES)}")
@@ -108,7 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-iters", type=int, default=None, help="stop after this many SGD steps in total")
     p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $RESNET_LAB_DATA)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 into --data-dir if absent")
-    p.add_argument("--synthetic", action="store_true", help="use the synthetic stand-in (not CIFAR-10)")
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS,
+                   help="cifar10 (3x32x32 colour) or mnist (1x28x28 digits: the model gets one input channel, "
+                        "and digits are shifted but never flipped)")
+    p.add_argument("--synthetic", action="store_true", help="use the data set's synthetic stand-in (not the real data)")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--n-test", type=int, default=None, help="use only the first N test images")
     p.add_argument("--test", action="store_true", help="evaluate the test set once at the end")
@@ -158,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_iters is not None and args.max_iters < 1:
             raise ValueError(f"--max-iters must be a positive number of steps, got {args.max_iters}")
         data = load_data(args.data_dir, synthetic=args.synthetic, download=args.download, n_train=args.n_train,
-                         n_test=args.n_test, seed=args.seed)
+                         n_test=args.n_test, seed=args.seed, dataset=args.dataset)
         if args.n_val is None:
             args.n_val = default_n_val(len(data.y_train))
         if args.n_val >= len(data.y_train):
@@ -176,14 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc).replace("resume=False", "--no-resume"))  # exits with status 2 and the message
     rank, world, device = setup_distributed()
     try:
-        model = make_model(config, num_classes=len(data.classes))
+        model = make_model(config, num_classes=len(data.classes), in_channels=data.in_channels)
         if rank == 0:
             print(f"{config.model} on {data!r}; {world} process(es) on {device}")
         try:
             history = fit(model, data, config, device=device, progress=not args.no_progress,
                           max_iters=args.max_iters, restore_best=not args.keep_last)
         except (ValueError, store.StoreError) as exc:
-            print(f"{parser.prog}: error: {str(exc).replace('resume=False', '--no-resume')}", file=sys.stderr)
+            print(f"{parser.prog}: error: {str(exc).replace('--no-resume (resume=False)', '--no-resume').replace('resume=False', '--no-resume')}", file=sys.stderr)
             return 2
         except FloatingPointError as exc:
             print(f"{parser.prog}: error: {exc}", file=sys.stderr)

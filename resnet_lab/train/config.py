@@ -117,9 +117,14 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def make_model(config: TrainConfig, num_classes: int = 10) -> nn.Module:
-    """The model named in ``config``, initialised from ``config.seed`` without touching the global RNG."""
+def make_model(config: TrainConfig, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """The model named in ``config``, initialised from ``config.seed`` without touching the global RNG.
+
+    ``in_channels``: 3 for colour images (CIFAR-10), 1 for grey ones (MNIST: ``data.in_channels``).
+    """
     kwargs: dict[str, Any] = {} if config.width is None else {"width": config.width}
+    if in_channels != 3:
+        kwargs["in_channels"] = in_channels
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(config.model, num_classes=num_classes, **kwargs)

@@ -168,6 +168,7 @@ def fit(
     train_loader = make_loader(
         config.loader, x_tr, y_tr, batch_size=per_rank_batch, mean=mean, std=std, device=dev, train=True,
         seed=config.seed, rank=rank, world_size=world, channels_last=channels_last, num_workers=config.num_workers,
+        flip=data.mirror_symmetric,  # no flips for digits: a mirrored digit is not that digit
     )
     val_loader = (
         DeviceLoader(data.x_train[val_idx], data.y_train[val_idx], batch_size=config.eval_batch_size, mean=mean,
