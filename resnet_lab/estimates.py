@@ -50,7 +50,7 @@ def training_flops(macs_per_image: float, images: float, *, eval_images: float =
 
 
 def lesson_estimates(profile: Profile) -> list[RunEstimate]:
-    """The estimated compute of each lesson's default run in ``profile`` (lessons 01, 02, 04, 05)."""
+    """The estimated compute of each lesson's default run in ``profile`` (lessons 01, 02, 04, 05, 06)."""
     out: list[RunEstimate] = []
     d = profile.degradation
     n_evals = d.cifar_iters // d.eval_every + 1
@@ -76,4 +76,16 @@ def lesson_estimates(profile: Profile) -> list[RunEstimate]:
     lesions = (w.depth // 2 + w.lesion_samples * w.lesion_max_k) * w.n_eval * 2 * _macs(w.depth, w.width)
     out.append(RunEstimate("lesson 05", f"4 nets x {w.train_iters} iterations, loss slices, lesions",
                            flops + landscape + lesions))
+    from .lessons.variants import net_costs
+
+    v = profile.variants
+    scale = (v.compare_size / 32) ** 2  # the three nets are fully convolutional: MACs scale with the area
+    flops = sum(training_flops(macs * scale, v.compare_steps * v.compare_batch, eval_images=v.n_eval)
+                for _, macs in net_costs().values())
+    mnist_fit = v.mnist_n_train - v.mnist_n_train // 10
+    flops += training_flops(_macs(20, v.mnist_width, 28), v.mnist_epochs * mnist_fit,
+                            eval_images=v.mnist_epochs * (v.mnist_n_train // 10))
+    # section 3 reuses lesson 01's residual nets (counted under lesson 01)
+    out.append(RunEstimate("lesson 06", f"3 nets x {v.compare_steps} steps at equal compute, "
+                           f"MNIST ResNet-20 x {v.mnist_epochs} epochs", flops))
     return out

@@ -294,6 +294,11 @@ class DegradationResult:
     weights: dict[tuple[int, str, int], Any] = field(default_factory=dict, repr=False)
     # (depth, kind, seed) -> the trained state_dict in memory, or the path of its cached copy
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of net this result holds (both, unless the experiment was asked for one)."""
+        return tuple(k for k in KINDS if any(r["kind"] == k for r in self.runs))
+
     def model(self, depth: int, kind: str, seed: int | None = None) -> nn.Module:
         """The trained net of one run, in eval mode on the CPU (Figure 7 of lesson 02 measures these).
 
@@ -329,8 +334,11 @@ def run_degradation_experiment(
     retrain: bool = False,
     device: torch.device | str = "cpu",
     progress: Callable[[dict[str, Any]], None] | None = None,
+    kinds: Sequence[str] = KINDS,
 ) -> DegradationResult:
     """Train (or load from the cache) plain and residual nets at every depth and seed of ``cfg``.
+
+    ``kinds`` selects the nets (default both; lesson 06 asks for ``("residual",)`` alone).
 
     Each run is one JSON file of :mod:`resnet_lab.store` (kind ``degradation``, under ``cache_dir``,
     default :func:`resnet_lab.store.runs_dir`), keyed by :func:`cache_settings` and the data's
@@ -338,6 +346,8 @@ def run_degradation_experiment(
     re-plots. ``retrain=True`` ignores the cache (and overwrites it); ``cache=False`` neither reads
     nor writes it. A damaged file is trained again. ``progress`` receives each history as it grows.
     """
+    if not kinds or any(k not in KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        raise ValueError(f"kinds must be a non-empty selection of {KINDS} without repeats, got {tuple(kinds)!r}")
     start = time.perf_counter()
     data_fp = data_fingerprint(data) if cache else ""
     split: _Split | None = None
@@ -346,7 +356,7 @@ def run_degradation_experiment(
     trained = 0
     for seed in cfg.seeds:
         for depth in cfg.depths:
-            for kind in KINDS:
+            for kind in (k for k in KINDS if k in kinds):
                 path = None
                 if cache:
                     key = store.settings_key(CACHE_KIND, cache_settings(cfg, depth, kind, seed), data_fp)
@@ -401,7 +411,7 @@ def final_errors(result: DegradationResult) -> dict[tuple[int, str], dict[str, A
     """
     out: dict[tuple[int, str], dict[str, Any]] = {}
     for depth in result.config.depths:
-        for kind in KINDS:
+        for kind in result.kinds:
             runs = [result.run(depth, kind, s) for s in result.config.seeds]
             ok = [r for r in runs if not r["diverged"]]
             tr = [_last_finite(r["train_error"]) for r in ok]
@@ -429,7 +439,7 @@ def results_table(result: DegradationResult) -> str:
     w = 16 if several else 12
     head = f"{'net':<12}{'train error':>{w}}{'val error':>{w}}  note"
     lines = [head + (f"  ({len(result.config.seeds)} seeds)" if several else ""), "-" * (len(head) + 4)]
-    for kind in KINDS:
+    for kind in result.kinds:
         for depth in result.config.depths:
             e = errs[(depth, kind)]
             note = f"diverged in {e['diverged']} of {e['runs']} runs" if e["diverged"] else ""

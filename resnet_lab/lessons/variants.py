@@ -198,12 +198,18 @@ def depth_generalization(errors: Mapping[tuple[int, str], Mapping[str, float]], 
     (d0, t0, v0), (d1, t1, v1) = rows[0], rows[-1]
     gap0, gap1 = v0 - t0, v1 - t1
     grows = gap1 > gap0
+    fits = t1 <= t0 + 0.01  # the deeper net fits its training images as well (within 1 point)
     s = (f"On {data_label}: residual-{d0} ends at {100 * t0:.1f}% training / {100 * v0:.1f}% validation error, "
          f"residual-{d1} at {100 * t1:.1f}% / {100 * v1:.1f}%. ")
-    if grows:
-        s += (f"The gap between them grows with depth ({100 * gap0:.1f} -> {100 * gap1:.1f} points): the deeper net fits "
-              "its training images at least as well and generalises worse, the overfitting the paper blames for "
+    if grows and fits and v1 > v0:
+        s += (f"The deeper net fits its training images as well and does worse on held-out ones: the gap grows "
+              f"from {100 * gap0:.1f} to {100 * gap1:.1f} points. That is the overfitting the paper blames for "
               "ResNet-1202 on CIFAR-10's 50k images.")
+    elif grows:
+        s += (f"The gap between validation and training error grows with depth ({100 * gap0:.1f} -> "
+              f"{100 * gap1:.1f} points), but the deeper net "
+              + ("does not fit its training images as well" if not fits else "is not worse on held-out images")
+              + ": a sign of overfitting, not yet the paper's ResNet-1202 picture.")
     else:
         s += (f"The gap does not grow with depth here ({100 * gap0:.1f} -> {100 * gap1:.1f} points): at this budget the "
               "deeper net is not yet overfitting more than the shallow one.")
