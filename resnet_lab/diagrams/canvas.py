@@ -138,6 +138,8 @@ class Canvas:
         rotation: float = 0.0,
     ) -> None:
         """Draw a label (translated by :meth:`t`); shrink it (to 7 pt at least) to fit ``max_width`` inches."""
+        if not english:
+            return
         shown = self.t(english)
         if max_width is not None:
             while size > _MIN_FONT and text_width(shown, size, bold=bold, italic=italic) > max_width:
@@ -266,8 +268,7 @@ class Canvas:
     def png(self) -> bytes:
         """The diagram as PNG bytes: fixed dpi, no 'Software' text chunk, the same bytes every time."""
         buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white",
-                         pil_kwargs={"compress_level": 9})
+        self.fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
         return buffer.getvalue()
 
 

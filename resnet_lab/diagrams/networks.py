@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import product
 
 from ..arithmetic import cifar_resnet_cost, imagenet_resnet_cost
-from ..arithmetic.layers import stage_of
+from ..arithmetic.layers import LayerCost, stage_of
 from ..models import PAPER_CIFAR_DEPTHS, PAPER_IMAGENET_NAMES, imagenet_spec, validate_cifar_depth
 from .canvas import LINE, MUTED, PALETTE, SHORTCUT, TEXT, Box, Canvas
 
@@ -37,7 +37,7 @@ STAGE_COLORS: tuple[tuple[str, str], ...] = (
 """(fill, text colour) of stages 1-4: deeper stages are darker."""
 
 
-def _stage_shapes(layers: tuple) -> dict[str, tuple[int, ...]]:
+def _stage_shapes(layers: tuple[LayerCost, ...]) -> dict[str, tuple[int, ...]]:
     """The output shape of each stage (``stem``, ``layer1`` ..., ``head``): its last layer's."""
     shapes: dict[str, tuple[int, ...]] = {}
     for layer in layers:
