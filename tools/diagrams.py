@@ -126,7 +126,8 @@ def check_notebook(nb: nbformat.NotebookNode) -> list[str]:
                 hint = "run tools/diagrams.py embed" if name else f"not a diagram name (valid: {', '.join(NAMES)})"
                 problems.append(f"{where}: attachment:{filename} has no attachment ({hint})")
             elif name is not None and not same_image(data, png(name)):
-                problems.append(f"{where}: attachment:{filename} differs from a fresh render (run tools/diagrams.py embed)")
+                problems.append(f"{where}: attachment:{filename} differs from a fresh render "
+                                "(run tools/diagrams.py embed)")
         for filename in attachments:
             if filename not in refs:
                 problems.append(f"{where}: attachment {filename} is not referenced (run tools/diagrams.py embed)")

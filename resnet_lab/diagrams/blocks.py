@@ -159,13 +159,14 @@ def draw_shortcut_options(c: Canvas) -> None:
     """Option A (subsample, pad zero channels) vs option B (strided 1x1 conv + BN) for a change of shape."""
     c_in, c_out, size_in, stride = 16, 32, 32, 2
     size_out = size_in // stride
-    projection = make_shortcut(c_in, c_out, stride, "B")
-    assert projection is not None  # the shape changes, so option B projects
+    option_a, projection = make_shortcut(c_in, c_out, stride, "A"), make_shortcut(c_in, c_out, stride, "B")
+    assert option_a is not None and projection is not None  # the shape changes: neither is the bare identity
+    a_params = count_parameters(option_a)
     conv_params = count_parameters(projection[0])
     bn_params = count_parameters(projection[1])
     top = c.height - 0.25
-    c.title(4.4, top, f"When a block changes the shape: {c_in} ch, {size_in}×{size_in} → {c_out} ch, {size_out}×{size_out}",
-            max_width=8.6)
+    before, after = f"{c_in} ch, {size_in}×{size_in}", f"{c_out} ch, {size_out}×{size_out}"
+    c.title(4.4, top, f"When a block changes the shape: {before} → {after}", max_width=8.6)
     a_x, b_x, w = 2.2, 6.6, 2.8
     c.text(a_x, top - 0.45, "Option A: identity, no parameters", bold=True, color=SHORTCUT, max_width=4.2)
     c.text(b_x, top - 0.45, "Option B: projection", bold=True, color=SHORTCUT, max_width=4.2)
@@ -189,9 +190,10 @@ def draw_shortcut_options(c: Canvas) -> None:
     ], w_conv=w, gap=0.22)
     c.text(b_x, b[-1].cy - 0.45, "every output channel mixes all inputs", max_width=w + 0.8, color=LINE)
     y = 0.8
-    c.text(a_x, y, "parameters: 0", max_width=3.4, bold=True)
+    c.text(a_x, y, f"parameters: {a_params}", max_width=3.4, bold=True)
     c.text(b_x, y, f"parameters: {conv_params} weights + {bn_params} BN", max_width=3.8, bold=True)
-    c.text(4.4, 0.3, "The paper's CIFAR nets use A; its ImageNet nets use B. Both are the identity where the shape stays.",
+    c.text(4.4, 0.3,
+           "The paper's CIFAR nets use A; its ImageNet nets use B. Both are the identity where the shape stays.",
            size=10, color=LINE, max_width=8.6)
 
 
@@ -283,8 +285,8 @@ def draw_zero_init_bn(c: Canvas) -> None:
         ("At initialisation", True),
         ("The last BN scales by γ = 0 and adds β = 0,\nso the branch outputs F(x) = 0.", False),
         ("The block outputs ReLU(0 + x) = x\n(x ≥ 0: it comes out of a ReLU).", False),
-        ("A deep net starts as a shallow one. γ still\ngets a gradient, so each branch grows\nfrom zero as the net learns.",
-         False),
+        ("A deep net starts as a shallow one. γ still\ngets a gradient, so each branch grows\n"
+         "from zero as the net learns.", False),
         ("torchvision and resnet_lab:\nzero_init_residual=True", False),
     ]
     x, y, width = 4.65, boxes[0].top[1], c.width - 4.75

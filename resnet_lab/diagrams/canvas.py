@@ -261,8 +261,9 @@ class Canvas:
         if english:
             ha = "left" if label_side == "right" else "right"
             dx = 0.08 if label_side == "right" else -0.08
+            room = self.width - x_side - 0.1 if label_side == "right" else x_side - 0.1
             self.text(x_side + dx, (start[1] + node.cy) / 2, english, ha=ha, color=color, size=10,
-                      max_width=max(self.width - x_side - 0.1, 0.6) if label_side == "right" else max(x_side - 0.1, 0.6))
+                      max_width=max(room, 0.6))
 
     # --- output ---------------------------------------------------------------------------------
     def png(self) -> bytes:

@@ -172,7 +172,8 @@ def draw_imagenet_resnet_layout(c: Canvas) -> None:
         y -= row_h
     y += row_h / 2 - 0.18 - 0.14
     full_row(y, "", "1×1", f"global average pool, {classes}-way FC, softmax", "head")
-    c.text(c.width / 2, y - 0.38, "Stages conv3_x to conv5_x halve the map in their first block (stride 2, projection shortcut).",
+    c.text(c.width / 2, y - 0.38,
+           "Stages conv3_x to conv5_x halve the map in their first block (stride 2, projection shortcut).",
            size=10, color=LINE, max_width=c.width - 0.2)
     c.text(c.width / 2, y - 0.66, "depth = 2 layers per basic block or 3 per bottleneck, + the stem conv + the FC",
            size=10, color=LINE, max_width=c.width - 0.2)
