@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import importlib.util
 import io
 import re
@@ -39,9 +38,7 @@ def _load_tool():
 tool = _load_tool()
 
 
-@functools.lru_cache(maxsize=None)
-def first_render(name: str) -> bytes:
-    return render(name)
+first_render = tool.png  # render(name), once per test session (the tool's own cache)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
