@@ -1,0 +1,78 @@
+"""Diagrams drawn for the lessons, as PNG bytes that notebooks carry as cell attachments.
+
+A markdown cell shows a diagram with ``![alt text](attachment:NAME.png)``; ``tools/diagrams.py embed``
+puts ``render(NAME)`` into the cell's attachments, so JupyterLab, GitHub and Colab (which opens a
+notebook without the repository's other files) all show it. ``tools/diagrams.py check`` tells
+whether the attachments are up to date.
+
+* :data:`NAMES` -- the diagrams, by name.
+* :func:`render` -- one diagram as PNG bytes (the same bytes for the same input, every time).
+* :func:`labels_of` -- the English words a diagram draws: the keys a translation passes to ``render``.
+
+Drawing uses a matplotlib ``Figure`` with the Agg canvas, never pyplot, under matplotlib's default
+style (whatever style a notebook has set), with matplotlib's bundled DejaVu fonts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import matplotlib.style
+
+from . import blocks, networks
+from .canvas import DPI, MAX_WIDTH_PX, PALETTE, Canvas
+
+__all__ = ["NAMES", "MAX_BYTES", "DPI", "MAX_WIDTH_PX", "PALETTE", "render", "labels_of"]
+
+_DRAW: dict[str, Callable[[Canvas], None]] = {
+    "plain_vs_residual": blocks.draw_plain_vs_residual,
+    "basic_block": blocks.draw_basic_block,
+    "shortcut_options": blocks.draw_shortcut_options,
+    "gradient_paths": networks.draw_gradient_paths,
+    "bottleneck": blocks.draw_bottleneck,
+    "cifar_resnet_layout": networks.draw_cifar_resnet_layout,
+    "imagenet_resnet_layout": networks.draw_imagenet_resnet_layout,
+    "preact_block": blocks.draw_preact_block,
+    "variant_blocks": blocks.draw_variant_blocks,
+    "zero_init_bn": blocks.draw_zero_init_bn,
+}
+_SIZES: dict[str, tuple[float, float]] = {**blocks.SIZES, **networks.SIZES}
+
+NAMES: tuple[str, ...] = tuple(_DRAW)
+"""The diagrams' names, in lesson order; a notebook refers to ``attachment:NAME.png``."""
+
+MAX_BYTES = 80_000
+"""The largest a diagram's PNG may be (base64 in a notebook makes it a third larger)."""
+
+
+def _canvas(name: str, labels: Mapping[str, str] | None) -> Canvas:
+    if name not in _DRAW:
+        raise ValueError(f"unknown diagram {name!r}; valid names: {', '.join(NAMES)}")
+    width, height = _SIZES[name]
+    canvas = Canvas(width, height, labels)
+    _DRAW[name](canvas)
+    return canvas
+
+
+def render(name: str, labels: Mapping[str, str] | None = None) -> bytes:
+    """The diagram ``name`` (one of :data:`NAMES`) as PNG bytes, at most 900 px wide.
+
+    ``labels`` maps an English label (see :func:`labels_of`) to the words to draw instead, e.g. a
+    translation; labels it does not name stay English, keys the diagram does not draw are ignored.
+    The same ``name`` and ``labels`` give the same bytes. An unknown name raises ValueError listing
+    the valid names.
+    """
+    with matplotlib.style.context("default"):
+        canvas = _canvas(name, labels)
+        try:
+            return canvas.png()
+        finally:
+            canvas.fig.clear()
+
+
+def labels_of(name: str) -> tuple[str, ...]:
+    """The English labels diagram ``name`` draws, in drawing order: the keys ``render``'s ``labels`` may replace."""
+    with matplotlib.style.context("default"):
+        canvas = _canvas(name, None)
+        canvas.fig.clear()
+    return tuple(canvas.used)
