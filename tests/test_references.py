@@ -95,3 +95,19 @@ def test_training_flops_counts_forward_and_backward():
     assert training_flops(10, 4) == 2 * 10 * 3 * 4
     assert training_flops(10, 0, eval_images=5) == 2 * 10 * 5
     assert RunEstimate("x", "y", 3e12 * 60, tflops=3).minutes == pytest.approx(1.0)
+
+
+def test_the_recorded_cpu_run_shows_figure_6_and_figure_7():
+    """The cpu profile's recorded run (this machine, 2 cores) shows the paper's orderings (issue 12 §1)."""
+    ref01 = references.load("lesson01", "cpu")
+    ref02 = references.load("lesson02", "cpu")
+    assert ref01 is not None and ref02 is not None, "record them: python -m resnet_lab.references record lesson01 lesson02"
+    depths = ref01.results["config"]["depths"]
+    final = ref01.results["final"]
+    shallow, deep = min(depths), max(depths)
+    assert final[f"plain-{deep}"]["train_error"] >= final[f"plain-{shallow}"]["train_error"] + 0.05
+    assert final[f"residual-{deep}"]["train_error"] <= final[f"residual-{shallow}"]["train_error"] + 0.01
+    assert ref01.provenance["wall_seconds"] <= 600, "lesson 01's cpu run must fit in 10 minutes on 2 cores"
+    stds = {k: sum(v) / len(v) for k, v in ref02.results["stds"].items()}
+    assert all(stds[f"residual-{d}"] < stds[f"plain-{d}"] for d in depths)
+    assert stds[f"residual-{deep}"] < stds[f"residual-{shallow}"]
