@@ -1,8 +1,9 @@
-"""The lessons' diagrams (resnet_lab.diagrams) and the tool that embeds them (tools/diagrams.py)."""
+"""The lessons' diagrams (resnet_lab.diagrams), docs/diagrams and the tool that links them (tools/diagrams.py)."""
 
 from __future__ import annotations
 
 import base64
+import filecmp
 import importlib.util
 import io
 import re
@@ -15,7 +16,7 @@ import nbformat
 import pytest
 
 from resnet_lab import diagrams
-from resnet_lab.diagrams import MAX_BYTES, MAX_WIDTH_PX, NAMES, labels_of, render
+from resnet_lab.diagrams import DIAGRAM_URL, MAX_BYTES, MAX_WIDTH_PX, NAMES, labels_of, render
 from resnet_lab.diagrams.networks import cifar_stages, imagenet_rows
 from resnet_lab.models import PAPER_IMAGENET_NAMES
 
@@ -125,82 +126,152 @@ def test_the_package_draws_without_pyplot() -> None:
 
 
 # --- the tool -----------------------------------------------------------------------------------
+def _url(name: str) -> str:
+    return f"{DIAGRAM_URL}{name}.png"
+
+
+def _b64(name: str) -> str:
+    return base64.b64encode(first_render(name)).decode("ascii")
+
+
 def _notebook(tmp_path: Path) -> Path:
+    """A lesson as its author writes it: attachment references, one stale diagram attachment, one pasted picture."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# A lesson\n\n![The basic block](attachment:basic_block.png)"),
         nbformat.v4.new_code_cell("x = 1  # untouched"),
         nbformat.v4.new_markdown_cell("Two pictures: ![a](attachment:bottleneck.png) and "
-                                      "<img src=\"attachment:zero_init_bn.png\" width=400>"),
+                                      "<img src=\"attachment:zero_init_bn.png\" alt=\"z\" width=400>"),
         nbformat.v4.new_markdown_cell("No picture here."),
+        nbformat.v4.new_markdown_cell("A photo ![a photo](attachment:photo.png) and "
+                                      "![the block again](attachment:basic_block.png)"),
     ]
+    nb.cells[2].attachments = {"bottleneck.png": {"image/png": _b64("basic_block")}}  # embedded earlier, stale
+    nb.cells[4].attachments = {"photo.png": {"image/png": _b64("plain_vs_residual")},  # pasted by hand: kept
+                               "basic_block.png": {"image/png": _b64("basic_block")}}
     path = tmp_path / "lesson.ipynb"
     nbformat.write(nb, path)
     return path
 
 
-def test_embed_then_check_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _notebook(tmp_path)
+def test_references_recognise_both_forms() -> None:
+    source = (f"![x]({_url('bottleneck')}) then ![y](attachment:basic_block.png), "
+              f"<img src=\"{_url('bottleneck')}\"> and ![z](attachment:photo.png)")
+    assert tool.references(source) == ["bottleneck.png", "basic_block.png", "photo.png"]
+    assert tool.url("basic_block") == _url("basic_block")
+
+
+def test_diagram_url_is_the_readme_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    badges = set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/", readme))
+    assert len(badges) == 1, badges
+    (repo, branch), = badges
+    assert DIAGRAM_URL == f"https://raw.githubusercontent.com/{repo}/{branch}/docs/diagrams/"
+
+
+def test_link_then_check_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, docs = _notebook(tmp_path), tmp_path / "docs"
     before = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    assert tool.main(["check", str(path)]) == 1
+    assert tool.main(["check", str(path), "--docs-dir", str(docs)]) == 1
     out = capsys.readouterr().out
     assert "cell 0" in out and "cell 2" in out and "basic_block.png" in out and "zero_init_bn.png" in out
-    assert tool.main(["embed", str(path)]) == 0
+    assert "photo.png" not in out  # a pasted picture with its attachment is fine
+    assert tool.main(["link", str(path), "--docs-dir", str(docs)]) == 0
     after = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    for name, cell in (("basic_block", 0), ("bottleneck", 2), ("zero_init_bn", 2)):
-        data = after.cells[cell].attachments[f"{name}.png"]["image/png"]
-        assert base64.b64decode(data) == first_render(name)
-    # everything but the attachments is as it was
+    assert after.cells[0].source == f"# A lesson\n\n![The basic block]({_url('basic_block')})"
+    assert after.cells[2].source == (f"Two pictures: ![a]({_url('bottleneck')}) and "
+                                     f"<img src=\"{_url('zero_init_bn')}\" alt=\"z\" width=400>")
+    assert after.cells[4].source == f"A photo ![a photo](attachment:photo.png) and ![the block again]({_url('basic_block')})"
+    assert "attachments" not in after.cells[2]
+    assert dict(after.cells[4].attachments) == {"photo.png": {"image/png": _b64("plain_vs_residual")}}
+    # the docs files the notebook uses, and only those, are fresh renders
+    assert sorted(p.name for p in docs.iterdir()) == ["basic_block.png", "bottleneck.png", "zero_init_bn.png"]
+    assert all(p.read_bytes() == first_render(p.stem) for p in docs.iterdir())
+    # everything but the sources and attachments is as it was
     for old, new in zip(before.cells, after.cells):
-        new = dict(new)
-        new.pop("attachments", None)
-        assert new == dict(old)
-    assert "attachments" not in after.cells[3] and "attachments" not in after.cells[1]
+        old, new = dict(old), dict(new)
+        for key in ("source", "attachments"):
+            old.pop(key, None), new.pop(key, None)
+        assert new == old
+    assert after.cells[1] == before.cells[1] and after.cells[3] == before.cells[3]
     assert after.metadata == before.metadata and after.nbformat_minor == before.nbformat_minor
     capsys.readouterr()
-    assert tool.main(["check", str(path)]) == 0
-    # a second embed has nothing to do and does not rewrite the file
-    text = path.read_bytes()
-    assert tool.embed([path]) == []
-    assert path.read_bytes() == text
+    assert tool.main(["check", str(path), "--docs-dir", str(docs)]) == 0
+    # a second link has nothing to do and writes nothing
+    text, stamps = path.read_bytes(), {p: p.stat().st_mtime_ns for p in docs.iterdir()}
+    assert tool.link([path], docs) == []
+    assert path.read_bytes() == text and {p: p.stat().st_mtime_ns for p in docs.iterdir()} == stamps
 
 
-def test_embed_keeps_the_rest_of_a_real_notebook_byte_identical(tmp_path: Path) -> None:
+def test_embed_is_an_alias_of_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, docs = _notebook(tmp_path), tmp_path / "docs"
+    assert tool.main(["embed", str(path), "--docs-dir", str(docs)]) == 0
+    assert "now links" in capsys.readouterr().err
+    assert tool.check([path], docs) == []
+
+
+def test_link_keeps_the_rest_of_a_real_notebook_byte_identical(tmp_path: Path) -> None:
     source = next(p for p in NOTEBOOKS if p.name.startswith("00"))
     copy = tmp_path / source.name
     copy.write_bytes(source.read_bytes())
     nb = nbformat.read(copy, as_version=nbformat.NO_CONVERT)
     nb.cells.append(nbformat.v4.new_markdown_cell("![plain and residual](attachment:plain_vs_residual.png)"))
+    nb.cells[-1].attachments = {"plain_vs_residual.png": {"image/png": _b64("plain_vs_residual")}}
     nbformat.write(nb, copy, version=nb.nbformat)
-    expected = copy.read_bytes()
-    assert tool.embed([copy]) == [copy]
-    embedded = nbformat.read(copy, as_version=nbformat.NO_CONVERT)
-    del embedded.cells[-1]["attachments"]
-    assert nbformat.writes(embedded, version=embedded.nbformat) + "\n" == expected.decode("utf-8")
+    linked_form = nbformat.read(copy, as_version=nbformat.NO_CONVERT)
+    linked_form.cells[-1].source = f"![plain and residual]({_url('plain_vs_residual')})"
+    del linked_form.cells[-1]["attachments"]
+    expected = nbformat.writes(linked_form, version=linked_form.nbformat) + "\n"
+    assert tool.link([copy], tmp_path / "docs")[0] == copy
+    assert copy.read_text(encoding="utf-8") == expected
+    # a real notebook with nothing to link is not rewritten at all, not even reformatted
+    untouched = tmp_path / "untouched" / source.name
+    untouched.parent.mkdir()
+    untouched.write_bytes(source.read_bytes())
+    nb = nbformat.read(untouched, as_version=nbformat.NO_CONVERT)
+    if not any(ref for _, c in tool._markdown_cells(nb) for ref in tool.ATTACHMENT.findall(c.source)):
+        assert tool.link([untouched], tmp_path / "docs") == []
+        assert untouched.read_bytes() == source.read_bytes()
 
 
-def test_check_reports_stale_unreferenced_and_unknown_attachments(tmp_path: Path) -> None:
-    path = _notebook(tmp_path)
-    tool.embed([path])
+def test_check_reports_stale_unknown_leftover_and_unlabelled(tmp_path: Path) -> None:
+    path, docs = _notebook(tmp_path), tmp_path / "docs"
+    tool.link([path], docs)
+    (docs / "basic_block.png").write_bytes(first_render("bottleneck"))  # another picture under this name
+    (docs / "zero_init_bn.png").unlink()
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    stale = base64.b64encode(first_render("bottleneck")).decode("ascii")
-    nb.cells[0].attachments["basic_block.png"]["image/png"] = stale  # another picture under this name
-    nb.cells[3].attachments = {"old.png": {"image/png": stale}}  # left behind by an edit
-    nb.cells.append(nbformat.v4.new_markdown_cell("![?](attachment:no_such_diagram.png)"))
+    nb.cells[3].attachments = {"bottleneck.png": {"image/png": _b64("bottleneck")}}  # left behind by an edit
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"![?]({DIAGRAM_URL}no_such_diagram.png)"))
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"![]({_url('gradient_paths')}) and "
+                                                  f"<img src=\"{_url('preact_block')}\" width=300>"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("![?](attachment:no_such_picture.png)"))
     nbformat.write(nb, path, version=nb.nbformat)
-    problems = tool.check([path])
-    assert any("cell 0" in p and "differs from a fresh render" in p for p in problems), problems
-    assert any("cell 3" in p and "old.png" in p and "not referenced" in p for p in problems), problems
-    assert any("cell 4" in p and "not a diagram name" in p for p in problems), problems
-    assert len(problems) == 3
-    tool.embed([path])
+    problems = tool.check([path], docs)
+    expected = {
+        "basic_block.png: differs from a fresh render": lambda p: str(docs / "basic_block.png") in p,
+        "zero_init_bn.png: missing": lambda p: str(docs / "zero_init_bn.png") in p,
+        "gradient_paths.png: missing": lambda p: str(docs / "gradient_paths.png") in p,
+        "preact_block.png: missing": lambda p: str(docs / "preact_block.png") in p,
+        "cell 3 leftover": lambda p: "cell 3" in p and "diagram attachment bottleneck.png left" in p,
+        "cell 5 unknown": lambda p: "cell 5" in p and "no_such_diagram.png is not a diagram" in p,
+        "cell 6 no alt (markdown)": lambda p: "cell 6" in p and "gradient_paths.png has no alt text" in p,
+        "cell 6 no alt (html)": lambda p: "cell 6" in p and "preact_block.png has no alt text" in p,
+        "cell 7 broken attachment": lambda p: "cell 7" in p and "no_such_picture.png has no attachment" in p,
+    }
+    for what, found in expected.items():
+        assert sum(map(found, problems)) == 1, (what, problems)
+    assert len(problems) == len(expected), problems
+    tool.link([path], docs)
     fixed = nbformat.read(path, as_version=nbformat.NO_CONVERT)
     assert "attachments" not in fixed.cells[3]
-    assert base64.b64decode(fixed.cells[0].attachments["basic_block.png"]["image/png"]) == first_render("basic_block")
-    assert [p for p in tool.check([path]) if "no_such_diagram" not in p] == []
+    assert (docs / "basic_block.png").read_bytes() == first_render("basic_block")
+    left = tool.check([path], docs)  # what link cannot fix: the unknown name, the alt texts, the lost attachment
+    assert len(left) == 4 and all(p.startswith(str(path)) for p in left), left
+    assert [what for what, found in expected.items() if any(map(found, left))] == [
+        "cell 5 unknown", "cell 6 no alt (markdown)", "cell 6 no alt (html)", "cell 7 broken attachment"]
 
 
-def test_an_attachment_with_the_same_pixels_is_up_to_date() -> None:
+def test_an_attachment_with_the_same_pixels_is_up_to_date(tmp_path: Path) -> None:
     # Pillow with another zlib compresses the same pixels to other bytes: that is not stale.
     from PIL import Image
 
@@ -212,27 +283,44 @@ def test_an_attachment_with_the_same_pixels_is_up_to_date() -> None:
     assert tool.same_image(other.getvalue(), data)
     assert not tool.same_image(first_render("bottleneck"), data)
     assert not tool.same_image(b"not a png", data)
+    # such a file is fresh, and link/write leave it alone (no change for git)
+    (tmp_path / "basic_block.png").write_bytes(other.getvalue())
+    assert tool.is_fresh("basic_block", tmp_path) and not tool.refresh("basic_block", tmp_path)
+    tool.write(tmp_path)
+    assert (tmp_path / "basic_block.png").read_bytes() == other.getvalue()
 
 
 def test_write_puts_every_diagram_in_a_folder(tmp_path: Path) -> None:
     paths = tool.write(tmp_path / "pngs")
     assert [p.name for p in paths] == [f"{n}.png" for n in NAMES]
     assert all(p.read_bytes() == first_render(p.stem) for p in paths)
+    assert tool.main(["write", str(tmp_path / "cli")]) == 0
+    assert all(filecmp.cmp(tmp_path / "cli" / p.name, p, shallow=False) for p in paths)
 
 
-# --- the lessons --------------------------------------------------------------------------------
+# --- the repository's docs/diagrams and the lessons ------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_docs_diagrams_are_fresh(name: str) -> None:
+    path = tool.DOCS / f"{name}.png"
+    assert path == ROOT / "docs" / "diagrams" / f"{name}.png"
+    assert path.is_file(), f"{path} missing: run `python tools/diagrams.py write`"
+    assert tool.same_image(path.read_bytes(), first_render(name)), \
+        f"{path} is not a fresh render: run `python tools/diagrams.py write`"
+
+
+def test_docs_diagrams_holds_only_diagrams() -> None:
+    assert sorted(p.name for p in tool.DOCS.iterdir()) == sorted(f"{n}.png" for n in NAMES)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_diagrams_are_embedded_and_up_to_date(path: Path) -> None:
+def test_notebook_diagrams_are_linked_and_up_to_date(path: Path) -> None:
     problems = tool.check([path])
-    assert not problems, "run `python tools/diagrams.py embed notebooks/*.ipynb`:\n" + "\n".join(problems)
+    assert not problems, "run `python tools/diagrams.py link notebooks/*.ipynb`:\n" + "\n".join(problems)
 
 
 def test_every_diagram_is_used_by_a_lesson() -> None:
     used = set()
     for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-        for cell in nb.cells:
-            if cell.cell_type == "markdown":
-                used.update(tool.references(cell.source))
-    missing = [name for name in NAMES if f"{name}.png" not in used]
-    assert not missing, f"no notebook shows ![...](attachment:NAME.png) for: {', '.join(missing)}"
+        used.update(tool.used_names(nbformat.read(path, as_version=nbformat.NO_CONVERT)))
+    missing = [name for name in NAMES if name not in used]
+    assert not missing, f"no notebook shows ![...]({DIAGRAM_URL}NAME.png) for: {', '.join(missing)}"

@@ -1,11 +1,14 @@
-"""Diagrams drawn for the lessons, as PNG bytes that notebooks carry as cell attachments.
+"""Diagrams drawn for the lessons, as PNG bytes that the repository keeps under ``docs/diagrams/``.
 
-A markdown cell shows a diagram with ``![alt text](attachment:NAME.png)``; ``tools/diagrams.py embed``
-puts ``render(NAME)`` into the cell's attachments, so JupyterLab, GitHub and Colab (which opens a
-notebook without the repository's other files) all show it. ``tools/diagrams.py check`` tells
-whether the attachments are up to date.
+A markdown cell shows a diagram with ``![alt text](DIAGRAM_URL + "NAME.png")``, i.e. through the
+repository's one raw-GitHub URL, so JupyterLab (when online), GitHub and Colab, which opens a notebook
+without the repository's other files, all show it. ``tools/diagrams.py link`` turns a lesson author's
+``attachment:NAME.png`` into that URL and keeps ``docs/diagrams/NAME.png`` equal to ``render(NAME)``;
+``tools/diagrams.py check`` tells whether notebooks and files are up to date (see that tool's docstring
+for why URLs and not cell attachments).
 
 * :data:`NAMES` -- the diagrams, by name.
+* :data:`DIAGRAM_URL` -- where notebooks find them: ``DIAGRAM_URL + "NAME.png"``.
 * :func:`render` -- one diagram as PNG bytes (the same bytes for the same input, every time).
 * :func:`labels_of` -- the English words a diagram draws: the keys a translation passes to ``render``.
 
@@ -22,7 +25,7 @@ import matplotlib.style
 from . import blocks, networks
 from .canvas import DPI, MAX_WIDTH_PX, PALETTE, Canvas
 
-__all__ = ["NAMES", "MAX_BYTES", "DPI", "MAX_WIDTH_PX", "PALETTE", "render", "labels_of"]
+__all__ = ["NAMES", "DIAGRAM_URL", "MAX_BYTES", "DPI", "MAX_WIDTH_PX", "PALETTE", "render", "labels_of"]
 
 _DRAW: dict[str, Callable[[Canvas], None]] = {
     "plain_vs_residual": blocks.draw_plain_vs_residual,
@@ -39,10 +42,14 @@ _DRAW: dict[str, Callable[[Canvas], None]] = {
 _SIZES: dict[str, tuple[float, float]] = {**blocks.SIZES, **networks.SIZES}
 
 NAMES: tuple[str, ...] = tuple(_DRAW)
-"""The diagrams' names, in lesson order; a notebook refers to ``attachment:NAME.png``."""
+"""The diagrams' names, in lesson order; a notebook refers to ``DIAGRAM_URL + "NAME.png"``."""
+
+DIAGRAM_URL = "https://raw.githubusercontent.com/resnet-lab/resnet-lab/main/docs/diagrams/"
+"""Where a notebook finds diagram NAME: ``DIAGRAM_URL + "NAME.png"`` is the repository's
+``docs/diagrams/NAME.png`` on branch main (the same owner/repo as the README's Colab badges)."""
 
 MAX_BYTES = 80_000
-"""The largest a diagram's PNG may be (base64 in a notebook makes it a third larger)."""
+"""The largest a diagram's PNG may be (every reader of a lesson downloads it)."""
 
 
 def _canvas(name: str, labels: Mapping[str, str] | None) -> Canvas:

@@ -9,7 +9,9 @@ nbval proves that cells execute; this proves that they *render* and *respond*. F
 1. opens the lesson in JupyterLab (loopback, random port and token, ``RESNET_LAB_PROFILE=quick``),
 2. runs all cells and waits until the kernel has finished,
 3. fails on any error output, any code cell left unexecuted, any "Error displaying widget", any
-   widget view that never rendered and any blank output image,
+   widget view that never rendered, any blank output image and any diagram image that did not load
+   (requests to ``resnet_lab.diagrams.DIAGRAM_URL`` are answered from the local ``docs/diagrams/``, so the
+   lessons show their diagrams offline exactly as the notebooks reference them),
 4. in every cell with a slider whose label mentions "depth" (required in lessons 01 and 02), moves the
    slider with the keyboard and checks that the plot is redrawn (the image changes and is not blank
    or cut off) and that exactly one plot remains in that widget's output (no stacking),
@@ -33,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -48,6 +51,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run from a clone without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from resnet_lab.diagrams import DIAGRAM_URL  # noqa: E402
+
+DIAGRAMS_DIR = ROOT / "docs" / "diagrams"  # what DIAGRAM_URL serves from the repository
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -257,8 +266,25 @@ JS_IMAGES_READY = """([cellIndex]) => {
 JS_ALL_IMAGES_READY = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')]
   .every(img => img.complete && img.naturalWidth > 0)"""
 
+# Diagram images in markdown cells (src under DIAGRAM_URL): [cell, src, loaded]; lazy images are made eager.
+JS_DIAGRAMS = """([prefix]) => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')]
+  .flatMap((cell, i) => [...cell.querySelectorAll('.jp-MarkdownCell img, .jp-RenderedMarkdown img')]
+    .filter(img => img.src.startsWith(prefix))
+    .map(img => { if (img.loading === 'lazy') img.loading = 'eager';
+                  return [i, img.src, img.complete && img.naturalWidth > 0]; }))"""
+
 JS_ALL_PLOTS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')]
   .flatMap((cell, i) => [...cell.querySelectorAll('.jp-OutputArea-output img')].map(img => [i, img.src]))"""
+
+
+def serve_diagram(route: Any) -> None:
+    """Answer a request under DIAGRAM_URL with the file of that name in docs/diagrams (404 if none)."""
+    name = route.request.url[len(DIAGRAM_URL):].split("?")[0].split("#")[0]
+    path = DIAGRAMS_DIR / name
+    if re.fullmatch(r"[\w.-]+\.png", name) and path.is_file():
+        route.fulfill(status=200, content_type="image/png", body=path.read_bytes())
+    else:
+        route.fulfill(status=404, content_type="text/plain", body=f"{name} is not in {DIAGRAMS_DIR}")
 
 
 def _slider_parts(page: Any, cell: int, index: int) -> tuple[Any, Any, Any]:
@@ -389,6 +415,7 @@ def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeo
     stem = Path(rel).stem
     t0 = time.monotonic()
     context = browser.new_context(viewport=VIEWPORT)
+    context.route(re.compile("^" + re.escape(DIAGRAM_URL)), serve_diagram)
     page = context.new_page()
     console_errors: list[str] = []
     page.on("pageerror", lambda exc: console_errors.append(str(exc)))
@@ -414,6 +441,10 @@ def check_notebook(browser: Any, server: LabServer, rel: str, shots: Path, timeo
         wait_for(lambda: not page.evaluate(JS_WIDGET_VIEWS_PENDING), 30)
         if not wait_for(lambda: page.evaluate(JS_ALL_IMAGES_READY), 30):
             result.errors.append("an output image did not load")
+        wait_for(lambda: all(ok for _, _, ok in page.evaluate(JS_DIAGRAMS, [DIAGRAM_URL])), 30)
+        diagrams = page.evaluate(JS_DIAGRAMS, [DIAGRAM_URL])
+        result.errors += [f"cell {cell}: diagram {src} did not load" for cell, src, ok in diagrams if not ok]
+        result.notes.append(f"{sum(ok for _, _, ok in diagrams)} of {len(diagrams)} diagram image(s) loaded")
         page.wait_for_timeout(1000)  # let late renderers (images, widgets) finish
         t2 = time.monotonic()
         result.seconds["run_all"] = round(t2 - t1, 1)
