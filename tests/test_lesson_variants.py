@@ -97,3 +97,13 @@ def test_train_equal_compute_runs_each_net_for_the_budgeted_steps(tmp_path) -> N
     for h in histories.values():
         assert h.val_acc[-1] is not None and 0.0 <= h.val_acc[-1] <= 1.0
     assert len(list(tmp_path.glob("06_*"))) == 3  # each run keeps its checkpoint folder
+
+
+def test_depth_config_is_lesson_01s_budget_shortened_only_in_quick() -> None:
+    for name in ("cpu", "gpu"):
+        p = get_profile(name, device="cpu")
+        assert variants.depth_config(p) == degradation.config_from_profile(p)
+    quick = get_profile("quick", device="cpu")
+    cfg, full = variants.depth_config(quick), degradation.config_from_profile(quick)
+    assert cfg.iters == quick.variants.depth_iters < full.iters
+    assert (cfg.depths, cfg.seeds, cfg.n_train, cfg.image_size) == (full.depths, full.seeds, full.n_train, full.image_size)

@@ -21,7 +21,7 @@ from ..models import BasicBlock, Bottleneck, PreActBlock, count_parameters
 
 __all__ = [
     "BlockRow", "block_comparison", "EQUAL_COMPUTE_NETS", "net_costs", "resize_images",
-    "accuracy_verdict", "parameter_stats", "train_equal_compute", "depth_generalization",
+    "accuracy_verdict", "parameter_stats", "train_equal_compute", "depth_config", "depth_generalization",
 ]
 
 
@@ -181,6 +181,19 @@ def train_equal_compute(data: ImageData, budget: object, *, device: torch.device
         out[name] = fit(model, small, config, device=device, progress=progress, verbose=False,
                         max_iters=b.compare_steps)  # type: ignore[attr-defined]
     return out
+
+
+def depth_config(profile: object) -> object:
+    """Section 3's experiment: lesson 01's CIFAR budget (its depths, data and seeds, so the residual nets
+    lesson 01 trained come from the same cache), shortened to ``profile.variants.depth_iters`` where the
+    profile says so (the quick profile, which must stay within its time limit)."""
+    from .degradation import config_from_profile
+
+    cfg = config_from_profile(profile)  # type: ignore[arg-type]
+    iters = profile.variants.depth_iters  # type: ignore[attr-defined]
+    if iters is None:
+        return cfg
+    return replace(cfg, iters=iters, eval_every=min(cfg.eval_every, iters))  # type: ignore[type-var]
 
 
 def depth_generalization(errors: Mapping[tuple[int, str], Mapping[str, float]], data_label: str) -> dict[str, object]:
