@@ -297,8 +297,11 @@ def plot_histories(histories: Mapping[str, History], *, title: str = "Training",
             ax1.plot(h["step"], h["train_loss"], ":", color=c, lw=1.2, alpha=0.5, label=tag)
             ax2.plot(h["step"], [100 * (a or 0.0) for a in h["val_acc"]], ":", color=c, lw=1.2, alpha=0.5,
                      label=f"{name}, reference")
+    colors = {name: net_color(name) for name in histories}
+    if len(set(colors.values())) < len(colors):  # names that share a color (e.g. three variants): one each
+        colors = {name: f"C{i}" for i, name in enumerate(histories)}
     for name, h in histories.items():
-        c = net_color(name)
+        c = colors[name]
         ax1.plot(h.step, h.train_loss, "o-", ms=3, color=c, label=name)
         ax2.plot(h.step, [100 * (a or 0.0) for a in h.val_acc], "o-", ms=3, color=c, label=name)
         label = h.meta.get("data", label)

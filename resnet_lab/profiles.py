@@ -227,7 +227,7 @@ _WHY = {
 
 _VARIANTS = {
     "quick": VariantsBudget(compare_size=8, compare_steps=30, compare_batch=32, n_train=600, n_eval=200,
-                            mnist_width=8, mnist_epochs=1, mnist_n_train=1200, mnist_batch=64, depth_iters=40),
+                            mnist_width=8, mnist_epochs=2, mnist_n_train=1200, mnist_batch=64, depth_iters=40),
     "cpu": VariantsBudget(compare_size=16, compare_steps=250, compare_batch=32, n_train=4000, n_eval=1000,
                           mnist_width=16, mnist_epochs=3, mnist_n_train=8000, mnist_batch=128),
     "gpu": VariantsBudget(compare_size=32, compare_steps=4000, compare_batch=128, n_train=50000, n_eval=5000,

@@ -97,6 +97,14 @@ def test_train_equal_compute_runs_each_net_for_the_budgeted_steps(tmp_path) -> N
     for h in histories.values():
         assert h.val_acc[-1] is not None and 0.0 <= h.val_acc[-1] <= 1.0
     assert len(list(tmp_path.glob("06_*"))) == 3  # each run keeps its checkpoint folder
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from resnet_lab import plots
+
+    fig = plots.plot_histories(histories)
+    colors = [line.get_color() for line in fig.axes[0].get_lines()]
+    assert len(set(colors)) == 3, colors  # three variants, three colors
 
 
 def test_depth_config_is_lesson_01s_budget_shortened_only_in_quick() -> None:
