@@ -1,15 +1,62 @@
-"""Lesson 01 exercises: read the learner's own runs (Figure 6 curves, the toy depth sweep)."""
+"""Lesson 01 exercises: make a plain block residual, and read the learner's own runs (Figure 6, the toy sweep)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
+
+import torch
+from torch import nn
 
 from ..lessons.degradation import DegradationResult, final_errors
 from ..lessons.toy import KINDS, degradation_onset
-from .core import CheckResult, check_choice
+from ..lessons.toy_blocks import PlainMLPBlock, ResidualMLPBlock
+from .core import CheckResult, call_attempt, check_choice, code_check
 
-__all__ = ["check_lower_curve", "check_onset_depth"]
+__all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block"]
+
+
+def check_residual_block(block_cls: Callable[[int], nn.Module]) -> CheckResult:
+    """Exercise: ``block_cls`` subclasses :class:`PlainMLPBlock` and adds the shortcut in ``forward``.
+
+    Graded against :class:`ResidualMLPBlock` with the same weights, in training and in eval mode.
+    """
+
+    def run() -> str | None:
+        torch.manual_seed(0)
+        try:
+            mine = block_cls(12)
+        except TypeError as exc:
+            return f"the block must be built as block_cls(width): {exc}"
+        ref = ResidualMLPBlock(12)
+        try:
+            mine.load_state_dict(ref.state_dict())
+        except (RuntimeError, AttributeError):
+            return "keep the plain block's layers (subclass PlainMLPBlock and change only forward)."
+        plain = PlainMLPBlock(12)
+        plain.load_state_dict(ref.state_dict())
+        h = torch.randn(32, 12)
+        for mode in ("train", "eval"):
+            for m in (mine, ref, plain):
+                m.train(mode == "train")
+            with torch.no_grad():
+                got = call_attempt(mine, h.clone())
+                want, f = ref(h), ref.branch(h)
+            if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+                return "forward must return a tensor of the input's shape (batch, width)."
+            if torch.allclose(got, want, atol=1e-5):
+                continue
+            if torch.allclose(got, torch.relu(f), atol=1e-5):
+                return "the output ignores the shortcut: this is still the plain block; add h before the last ReLU."
+            if torch.allclose(got, torch.relu(f) + h, atol=1e-5):
+                return "ReLU applied before the addition: the block ends with relu(F(h) + h)."
+            if torch.allclose(got, f + h, atol=1e-5):
+                return "no ReLU after the addition: the block ends with relu(F(h) + h)."
+            return f"in {mode} mode your block differs from relu(F(h) + h) with the same weights."
+        return None
+
+    return code_check("your `ResidualBlock`", ResidualMLPBlock, run)
 
 
 def check_lower_curve(answer: str, result: DegradationResult, kind: str = "plain") -> CheckResult:
