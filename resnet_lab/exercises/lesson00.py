@@ -82,7 +82,7 @@ def check_shortcut_a(fn: Callable[[Tensor, int, int], Tensor]) -> CheckResult:
             x = torch.randn(2, c_in, side, side, generator=g)
             want = ShortcutA(c_in, c_out, stride)(x)
             got = call_attempt(fn, x.clone(), c_out, stride)
-            case = f"for {c_in} -> {c_out} channels, stride {stride}, a {side}x{side} input"
+            case = f"For {c_in} -> {c_out} channels, stride {stride}, a {side}x{side} input"
             if not isinstance(got, Tensor):
                 return f"return a tensor, not a {type(got).__name__}."
             got = got.detach()

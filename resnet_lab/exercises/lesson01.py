@@ -12,7 +12,7 @@ from torch import nn
 from ..lessons.degradation import DegradationResult, final_errors
 from ..lessons.toy import KINDS, degradation_onset
 from ..lessons.toy_blocks import PlainMLPBlock, ResidualMLPBlock
-from .core import CheckResult, call_attempt, check_choice, code_check
+from .core import CheckResult, call_attempt, check_choice, code_check, is_placeholder, not_attempted
 
 __all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block"]
 
@@ -37,8 +37,10 @@ def check_residual_block(block_cls: Callable[[int], nn.Module]) -> CheckResult:
         plain = PlainMLPBlock(12)
         plain.load_state_dict(ref.state_dict())
         h = torch.randn(32, 12)
+        state = {k: v.clone() for k, v in ref.state_dict().items()}
         for mode in ("train", "eval"):
             for m in (mine, ref, plain):
+                m.load_state_dict(state)  # a forward in train mode moves BN's running statistics
                 m.train(mode == "train")
             with torch.no_grad():
                 got = call_attempt(mine, h.clone())
@@ -90,10 +92,12 @@ def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain"
     Accepted: the depth :func:`degradation_onset` finds, or the sweep's depth right before or after
     it (one step of the grid either way: the onset is not sharp).
     """
+    if is_placeholder(answer):
+        return not_attempted("a depth from the sweep")
     onset = degradation_onset(sweep, kind=kind)
     depths = list(sweep["depths"])
     try:
-        value = int(answer)
+        value = int(answer)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return CheckResult(False, f"expected a depth (an integer from {depths}), got {answer!r}.")
     if onset is None:
@@ -104,5 +108,10 @@ def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain"
     if value not in depths:
         return CheckResult(False, f"{value} is not a depth of the sweep {depths}.")
     losses = ", ".join(f"{d}: {l:.3f}" for d, l in zip(depths, sweep["loss"][kind]))
-    return CheckResult(value in ok_set, f"the onset computed from your sweep is depth {onset} (accepted: "
-                       f"{sorted(ok_set)}). Final {kind} training losses: {losses}.")
+    why = (f"the onset computed from your sweep is depth {onset} (accepted: {sorted(ok_set)}). "
+           f"Final {kind} training losses: {losses}.")
+    if value in ok_set:
+        return CheckResult(True, why, _solution=why)
+    direction = "too shallow: the nets up to there still fit" if value < onset else "too deep: degradation shows earlier"
+    return CheckResult(False, f"{value} is {direction}. Look for the first depth whose final loss is clearly "
+                              "above the best shallower net's.", _solution=why)

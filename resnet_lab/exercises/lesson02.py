@@ -106,7 +106,7 @@ def check_paths_by_length(fn: Callable[[list[float]], Sequence[float]]) -> Check
             except (TypeError, ValueError):
                 return "return a list of numbers, one per path length."
             want = paths_by_length_reference(slopes)
-            case = f"for {n} blocks"
+            case = f"For {n} blocks"
             if len(got) != n + 1:
                 return f"{case} return {n} + 1 numbers: path lengths 0 (shortcuts only) to {n} (every branch)."
             if all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(got, want)):
