@@ -57,3 +57,19 @@ def test_onset_checker_is_fair():
     assert wrong.status == "wrong" and "too shallow" in str(wrong) and "20" not in str(wrong)
     assert "20" in wrong.solution()
     assert ex.check_lower_curve.__doc__  # the prediction checker keeps its placeholder rule (check_choice)
+
+
+def test_weight_layers_checker():
+    from torch import nn
+
+    assert ex.check_weight_layers(ex.weight_layers_reference)
+    assert ex.check_weight_layers(lambda m: None).status == "not attempted"
+    cases = {
+        "BatchNorm": lambda m: sum(1 for x in m.modules() if isinstance(x, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))),
+        "projection shortcuts": lambda m: sum(1 for x in m.modules() if isinstance(x, (nn.Conv2d, nn.Linear))),
+        "classifier": lambda m: sum(1 for n, x in m.named_modules() if isinstance(x, nn.Conv2d) and "downsample" not in n),
+    }
+    for hint, wrong in cases.items():
+        r = ex.check_weight_layers(wrong)
+        assert r.status == "wrong" and hint in str(r), (hint, str(r))
+        assert "18" not in str(r).replace("resnet18", "")

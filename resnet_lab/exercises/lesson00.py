@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import BasicBlock, ShortcutA
-from .core import CheckResult, call_attempt, code_check, pick
+from .core import CheckResult, call_attempt, code_check
 
-__all__ = ["residual_forward_reference", "shortcut_a_reference", "check_residual_forward", "check_shortcut_a", "pick"]
+__all__ = ["residual_forward_reference", "shortcut_a_reference", "check_residual_forward", "check_shortcut_a"]
 
 
 def residual_forward_reference(x: Tensor, branch: Callable[[Tensor], Tensor]) -> Tensor:

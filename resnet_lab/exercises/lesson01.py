@@ -14,7 +14,55 @@ from ..lessons.toy import KINDS, degradation_onset
 from ..lessons.toy_blocks import PlainMLPBlock, ResidualMLPBlock
 from .core import CheckResult, call_attempt, check_choice, code_check, is_placeholder, not_attempted
 
-__all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block"]
+__all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block", "weight_layers_reference",
+           "check_weight_layers"]
+
+
+def weight_layers_reference(model: nn.Module) -> int:
+    """Layers with weights, counted as the paper names its nets: convolutions and fully connected layers,
+    without BatchNorm and without the projection convolutions of option-B shortcuts (``downsample``)."""
+    return sum(1 for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and "downsample" not in name)
+
+
+def _layer_cases() -> list[tuple[str, nn.Module, int]]:
+    from ..models import cifar_resnet, resnet18
+
+    cases: list[tuple[str, nn.Module, int]] = []
+    for depth, residual, shortcut in ((8, True, "A"), (20, False, "A"), (32, True, "B"), (14, True, "B")):
+        name = f"{'' if residual else 'plain '}cifar_resnet({depth}, shortcut={shortcut!r})"
+        cases.append((name, cifar_resnet(depth, residual=residual, shortcut=shortcut, width=4), depth))
+    cases.append(("resnet18()", resnet18(), 18))
+    return cases
+
+
+def check_weight_layers(fn: Callable[[nn.Module], int]) -> CheckResult:
+    """Exercise: ``fn(model)`` counts the layers with weights the paper's way; graded on CIFAR nets of several
+    depths (plain and residual, option A and B) and on ResNet-18, against the depth in their names."""
+
+    def run() -> str | None:
+        for name, model, depth in _layer_cases():
+            got = call_attempt(fn, model)
+            try:
+                got = int(got)
+            except (TypeError, ValueError):
+                return f"return a whole number, not {type(got).__name__}."
+            if got == depth:
+                continue
+            bns = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+            proj = sum(1 for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and "downsample" in n)
+            if bns and got >= depth + bns - proj - 1 and got > depth + proj:
+                return f"For {name} you counted the BatchNorm layers too: they are not counted as layers."
+            if proj and got == depth + proj:
+                return (f"For {name} you counted the projection shortcuts: the paper does not count the 1x1 "
+                        "convolutions of option-B shortcuts.")
+            if got == depth - 1:
+                return f"For {name} one layer is missing: the fully connected classifier counts too."
+            return f"For {name} your count is {'too high' if got > depth else 'too low'}."
+        return None
+
+    return code_check("`count_weight_layers`", weight_layers_reference, run)
+
 
 
 def check_residual_block(block_cls: Callable[[int], nn.Module]) -> CheckResult:
