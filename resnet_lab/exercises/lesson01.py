@@ -1,15 +1,112 @@
-"""Lesson 01 exercises: read the learner's own runs (Figure 6 curves, the toy depth sweep)."""
+"""Lesson 01 exercises: make a plain block residual, and read the learner's own runs (Figure 6, the toy sweep)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
+
+import torch
+from torch import nn
 
 from ..lessons.degradation import DegradationResult, final_errors
 from ..lessons.toy import KINDS, degradation_onset
-from .core import CheckResult, check_choice
+from ..lessons.toy_blocks import PlainMLPBlock, ResidualMLPBlock
+from .core import CheckResult, call_attempt, check_choice, code_check, is_placeholder, not_attempted
 
-__all__ = ["check_lower_curve", "check_onset_depth"]
+__all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block", "weight_layers_reference",
+           "check_weight_layers"]
+
+
+def weight_layers_reference(model: nn.Module) -> int:
+    """Layers with weights, counted as the paper names its nets: convolutions and fully connected layers,
+    without BatchNorm and without the projection convolutions of option-B shortcuts (``downsample``)."""
+    return sum(1 for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and "downsample" not in name)
+
+
+def _layer_cases() -> list[tuple[str, nn.Module, int]]:
+    from ..models import cifar_resnet, resnet18
+
+    cases: list[tuple[str, nn.Module, int]] = []
+    for depth, residual, shortcut in ((8, True, "A"), (20, False, "A"), (32, True, "B"), (14, True, "B")):
+        name = f"{'' if residual else 'plain '}cifar_resnet({depth}, shortcut={shortcut!r})"
+        cases.append((name, cifar_resnet(depth, residual=residual, shortcut=shortcut, width=4), depth))
+    cases.append(("resnet18()", resnet18(), 18))
+    return cases
+
+
+def check_weight_layers(fn: Callable[[nn.Module], int]) -> CheckResult:
+    """Exercise: ``fn(model)`` counts the layers with weights the paper's way; graded on CIFAR nets of several
+    depths (plain and residual, option A and B) and on ResNet-18, against the depth in their names."""
+
+    def run() -> str | None:
+        for name, model, depth in _layer_cases():
+            got = call_attempt(fn, model)
+            try:
+                got = int(got)
+            except (TypeError, ValueError):
+                return f"return a whole number, not {type(got).__name__}."
+            if got == depth:
+                continue
+            bns = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+            proj = sum(1 for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and "downsample" in n)
+            if bns and got >= depth + bns - proj - 1 and got > depth + proj:
+                return f"For {name} you counted the BatchNorm layers too: they are not counted as layers."
+            if proj and got == depth + proj:
+                return (f"For {name} you counted the projection shortcuts: the paper does not count the 1x1 "
+                        "convolutions of option-B shortcuts.")
+            if got == depth - 1:
+                return f"For {name} one layer is missing: the fully connected classifier counts too."
+            return f"For {name} your count is {'too high' if got > depth else 'too low'}."
+        return None
+
+    return code_check("`count_weight_layers`", weight_layers_reference, run)
+
+
+
+def check_residual_block(block_cls: Callable[[int], nn.Module]) -> CheckResult:
+    """Exercise: ``block_cls`` subclasses :class:`PlainMLPBlock` and adds the shortcut in ``forward``.
+
+    Graded against :class:`ResidualMLPBlock` with the same weights, in training and in eval mode.
+    """
+
+    def run() -> str | None:
+        torch.manual_seed(0)
+        try:
+            mine = block_cls(12)
+        except TypeError as exc:
+            return f"the block must be built as block_cls(width): {exc}"
+        ref = ResidualMLPBlock(12)
+        try:
+            mine.load_state_dict(ref.state_dict())
+        except (RuntimeError, AttributeError):
+            return "keep the plain block's layers (subclass PlainMLPBlock and change only forward)."
+        plain = PlainMLPBlock(12)
+        plain.load_state_dict(ref.state_dict())
+        h = torch.randn(32, 12)
+        state = {k: v.clone() for k, v in ref.state_dict().items()}
+        for mode in ("train", "eval"):
+            for m in (mine, ref, plain):
+                m.load_state_dict(state)  # a forward in train mode moves BN's running statistics
+                m.train(mode == "train")
+            with torch.no_grad():
+                got = call_attempt(mine, h.clone())
+                want, f = ref(h), ref.branch(h)
+            if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+                return "forward must return a tensor of the input's shape (batch, width)."
+            if torch.allclose(got, want, atol=1e-5):
+                continue
+            if torch.allclose(got, torch.relu(f), atol=1e-5):
+                return "the output ignores the shortcut: this is still the plain block; add h before the last ReLU."
+            if torch.allclose(got, torch.relu(f) + h, atol=1e-5):
+                return "ReLU applied before the addition: the block ends with relu(F(h) + h)."
+            if torch.allclose(got, f + h, atol=1e-5):
+                return "no ReLU after the addition: the block ends with relu(F(h) + h)."
+            return f"in {mode} mode your block differs from relu(F(h) + h) with the same weights."
+        return None
+
+    return code_check("your `ResidualBlock`", ResidualMLPBlock, run)
 
 
 def check_lower_curve(answer: str, result: DegradationResult, kind: str = "plain") -> CheckResult:
@@ -43,10 +140,12 @@ def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain"
     Accepted: the depth :func:`degradation_onset` finds, or the sweep's depth right before or after
     it (one step of the grid either way: the onset is not sharp).
     """
+    if is_placeholder(answer):
+        return not_attempted("a depth from the sweep")
     onset = degradation_onset(sweep, kind=kind)
     depths = list(sweep["depths"])
     try:
-        value = int(answer)
+        value = int(answer)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return CheckResult(False, f"expected a depth (an integer from {depths}), got {answer!r}.")
     if onset is None:
@@ -57,5 +156,10 @@ def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain"
     if value not in depths:
         return CheckResult(False, f"{value} is not a depth of the sweep {depths}.")
     losses = ", ".join(f"{d}: {l:.3f}" for d, l in zip(depths, sweep["loss"][kind]))
-    return CheckResult(value in ok_set, f"the onset computed from your sweep is depth {onset} (accepted: "
-                       f"{sorted(ok_set)}). Final {kind} training losses: {losses}.")
+    why = (f"the onset computed from your sweep is depth {onset} (accepted: {sorted(ok_set)}). "
+           f"Final {kind} training losses: {losses}.")
+    if value in ok_set:
+        return CheckResult(True, why, _solution=why)
+    direction = "too shallow: the nets up to there still fit" if value < onset else "too deep: degradation shows earlier"
+    return CheckResult(False, f"{value} is {direction}. Look for the first depth whose final loss is clearly "
+                              "above the best shallower net's.", _solution=why)
