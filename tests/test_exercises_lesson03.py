@@ -102,3 +102,16 @@ def test_numeric_checkers_are_fair():
     assert wrong.status == "wrong" and f"{r34:,}" not in str(wrong) and f"{r34:,}" in wrong.solution()
     stem = ar.imagenet_resnet_cost("resnet18")["conv1"].macs
     assert f"{stem:,}" not in str(ex.check_stem_macs(stem * 4))
+
+
+def test_block_arithmetic_helpers_agree_with_pytorch():
+    from torch import nn
+
+    from resnet_lab.lessons import block_arithmetic as ba
+
+    lines = ba.conv_rule_lines(nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False), 56)
+    formula, torch_count = lines[1].split()[2], lines[1].split()[-1]
+    assert formula == torch_count and lines[3].split()[2] == lines[3].split()[-1]
+    assert "PyTorch 128" in ba.bn_linear_lines()[0]
+    for _, kw, size in ba.BLOCK_CASES:
+        assert ba.block_case_agreement(kw, size).ok
