@@ -85,7 +85,8 @@ def test_downsampling_verdict_words_the_measured_numbers():
     base = {"kept_ordinary": 0.95}
     assert "about as much" in lesions.downsampling_verdict({**base, "kept_downsampling": 0.93})
     assert "modestly more" in lesions.downsampling_verdict({**base, "kept_downsampling": 0.8})
-    assert "clearly more" in lesions.downsampling_verdict({**base, "kept_downsampling": 0.5})
+    assert "clearly more" in lesions.downsampling_verdict({**base, "kept_downsampling": 0.6})
+    assert "modestly more" in lesions.downsampling_verdict({"kept_ordinary": 0.74, "kept_downsampling": 0.64})
     text = lesions.downsampling_verdict({**base, "kept_downsampling": 0.1})
     assert "much more" in text and "10% vs 95%" in text
     with pytest.raises(ValueError, match="ordinary and downsampling"):

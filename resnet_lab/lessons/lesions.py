@@ -320,18 +320,20 @@ def downsampling_verdict(row: Mapping[str, float]) -> str:
     """Words for how much more one deleted downsampling block costs than an ordinary one, from one net's
     :func:`lesion_summary` row (the accuracy above chance kept, averaged over the blocks of each kind).
 
-    "about as much" within 5 points of kept accuracy; otherwise "modestly more" (still keeps >= 75%),
-    "clearly more" (keeps >= 40%) or "much more" (keeps less). Veit et al. call the effect of removing a
-    downsampling block of their 110-layer ResNet on CIFAR-10 a modest one.
+    The words grade the *extra* loss, ``kept_ordinary - kept_downsampling`` in points of kept accuracy:
+    "about as much" up to 5 points, "modestly more" up to 20, "clearly more" up to 40, "much more"
+    beyond. Veit et al. call the effect of removing a downsampling block of their 110-layer ResNet on
+    CIFAR-10 a modest one.
     """
     ordinary, down = row["kept_ordinary"], row["kept_downsampling"]
     if math.isnan(ordinary) or math.isnan(down):
         raise ValueError("the net needs ordinary and downsampling blocks to compare them")
-    if down >= ordinary - 0.05:
+    extra = ordinary - down
+    if extra <= 0.05:
         how = "about as much as (or less than)"
-    elif down >= 0.75:
+    elif extra <= 0.2:
         how = "modestly more than"
-    elif down >= 0.4:
+    elif extra <= 0.4:
         how = "clearly more than"
     else:
         how = "much more than"
