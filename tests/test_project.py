@@ -114,11 +114,18 @@ def test_notebook_hygiene(path: Path) -> None:
             assert cell.get("outputs"), f"cell {i} is # NBVAL_CHECK_OUTPUT but stores no expected output"
 
 
+APPENDIX_PREFIX = "9"  # appendices (90_..., 91_...) are optional notebooks after the lessons
+
+
 def test_notebooks_are_ordered() -> None:
     # Their first code cell is checked against the one definition in test_colab_bootstrap.py.
     names = [p.name for p in NOTEBOOKS]
-    assert names and names[0] == "00_start_here.ipynb"
-    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(len(names))]
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", n) for n in names), names
+    lessons = [n for n in names if not n.startswith(APPENDIX_PREFIX)]
+    appendices = [n for n in names if n.startswith(APPENDIX_PREFIX)]
+    assert lessons and lessons[0] == "00_start_here.ipynb"
+    assert [n[:2] for n in lessons] == [f"{i:02d}" for i in range(len(lessons))], "lessons are numbered 00, 01, ... without gaps"
+    assert [n[:2] for n in appendices] == [f"{90 + i}" for i in range(len(appendices))], "appendices are numbered 90, 91, ..."
 
 
 def test_importing_the_package_prints_nothing_and_keeps_the_rng() -> None:

@@ -450,7 +450,8 @@ def test_evaluation_figures_draw(data):
 def test_checkers_compute_their_answers():
     from resnet_lab.exercises.lesson04 import check_no_decay_count, check_paper_epochs, check_selection_split
 
-    assert check_paper_epochs(182) and not check_paper_epochs(160)
+    assert check_paper_epochs(164) and not check_paper_epochs(182) and not check_paper_epochs(150)
+    assert check_paper_epochs(182, n_train=45_000) and "45k split" in str(check_paper_epochs(182))
     model = make_model(tiny())
     n_bn_and_bias = sum(p.numel() for n, p in model.named_parameters() if p.ndim == 1)
     assert check_no_decay_count(n_bn_and_bias, model) and not check_no_decay_count(n_bn_and_bias + 1, model)

@@ -7,27 +7,36 @@ never the expected number; a right answer gets the explanation with the numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
-from ..arithmetic import imagenet_resnet_cost, variant_differences
-from ..models import Variant, validate_variant
-from .core import CheckResult
+import torch
 
-__all__ = ["check_resnet34_params", "check_stem_macs", "check_v15_extra_macs", "check_costliest_stage"]
+from ..arithmetic import bottleneck_cost, imagenet_resnet_cost, make_block, variant_differences
+from ..models import Variant, count_parameters, validate_variant
+from .core import CheckResult, call_attempt, code_check, is_placeholder, not_attempted
+
+__all__ = ["check_resnet34_params", "check_stem_macs", "check_v15_extra_macs", "check_costliest_stage",
+           "bottleneck_params_reference", "bottleneck_macs_reference", "check_bottleneck_params",
+           "check_bottleneck_macs"]
 
 
 def _check_count(answer: object, expected: int, why: str, hint: str) -> CheckResult:
-    """Exact integer comparison (a count is right or wrong, not close); ``why`` is shown only when right."""
+    """Exact integer comparison (a count is right or wrong, not close); ``why`` is shown only when right
+    (or through ``solution()``); the placeholder ``...`` is "not attempted yet"."""
+    if is_placeholder(answer):
+        return not_attempted("your count (a whole number)")
+    solution = f"{expected:,}. {why}"
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return CheckResult(False, f"expected a whole number, got {answer!r}. {hint}")
+        return CheckResult(False, f"expected a whole number, got {answer!r}. {hint}", _solution=solution)
     if value == expected:
-        return CheckResult(True, f"{expected:,}. {why}")
+        return CheckResult(True, solution, _solution=solution)
     shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
     direction = "too high" if value > expected else "too low"
     close = " but within 1%: a small term is off" if abs(value - expected) <= 0.01 * abs(expected) else ""
-    return CheckResult(False, f"you said {shown}: {direction}{close}. {hint}")
+    return CheckResult(False, f"you said {shown}: {direction}{close}. {hint}", _solution=solution)
 
 
 def check_resnet34_params(answer: int) -> CheckResult:
@@ -73,6 +82,8 @@ def check_costliest_stage(
         raise ValueError(f"quantity must be one of ('params', 'macs'), got {quantity!r}")
     validate_variant(variant)
     index = 0 if quantity == "params" else 1
+    if is_placeholder(answer):
+        return not_attempted("a stage name, e.g. \"layer1\"")
     stages = imagenet_resnet_cost(name, variant=variant).by_stage()
     options = tuple(stages)
     if answer not in options:
@@ -87,3 +98,117 @@ def check_costliest_stage(
     return CheckResult(True, f"{best} has {share:.0%} of the {what} of {name} ({variant}). A 3x3 conv's weights grow "
                              "with channels squared and do not depend on the image size; its MACs also scale with "
                              "the pixels.")
+
+
+# --- code exercises: the bottleneck block's parameters and multiply-adds ---------------------------------
+# (inplanes, planes, stride): identity shortcuts, projections where the channels change, strided blocks
+_PARAM_CASES = ((256, 64, 1), (64, 64, 1), (256, 128, 2), (512, 128, 1), (1024, 512, 2))
+# (inplanes, planes, input size, stride): even sizes, so the output size is size // stride
+_MAC_CASES = ((256, 64, 56, 1), (64, 64, 56, 1), (256, 128, 56, 2), (512, 256, 28, 2), (1024, 256, 14, 1))
+
+
+def bottleneck_params_reference(inplanes: int, planes: int, stride: int) -> int:
+    """Trainable parameters of a Bottleneck (expansion 4): three bias-free convolutions, a BN after
+    each (scale and shift per channel), and a projection shortcut (1x1 conv + BN) where the shape changes."""
+    out = 4 * planes
+    convs = inplanes * planes + 3 * 3 * planes * planes + planes * out  # 1x1 reduce, 3x3, 1x1 expand
+    bns = 2 * planes + 2 * planes + 2 * out                             # gamma and beta per channel
+    if stride != 1 or inplanes != out:                                  # projection shortcut (option B)
+        convs += inplanes * out
+        bns += 2 * out
+    return convs + bns
+
+
+def bottleneck_macs_reference(inplanes: int, planes: int, size: int, stride: int) -> int:
+    """Multiply-adds of the convolutions of a Bottleneck (expansion 4, torchvision's v1.5: the stride
+    sits on the 3x3) on a ``size`` x ``size`` input. BN, ReLU and the addition are not counted."""
+    out = 4 * planes
+    small = size // stride                                  # output side after the strided 3x3
+    macs = size * size * inplanes * planes                  # 1x1 reduce, at the input's resolution
+    macs += small * small * 3 * 3 * planes * planes         # 3x3, strided: computed at the output size
+    macs += small * small * planes * out                    # 1x1 expand
+    if stride != 1 or inplanes != out:
+        macs += small * small * inplanes * out              # strided 1x1 projection
+    return macs
+
+
+def _torch_params(inplanes: int, planes: int, stride: int) -> int:
+    with torch.device("meta"):
+        block = make_block("bottleneck", inplanes, planes, stride=stride)
+    return count_parameters(block)
+
+
+def check_bottleneck_params(fn: Callable[[int, int, int], int]) -> CheckResult:
+    """Compare ``fn(inplanes, planes, stride)`` with PyTorch's parameter count of the Bottleneck block."""
+
+    def run() -> str | None:
+        for inplanes, planes, stride in _PARAM_CASES:
+            got = call_attempt(fn, inplanes, planes, stride)
+            want = _torch_params(inplanes, planes, stride)
+            if got == want:
+                continue
+            out = 4 * planes
+            projection = stride != 1 or inplanes != out
+            case = f"for inplanes={inplanes}, planes={planes}, stride={stride}"
+            bn = 2 * (planes + planes + out + (out if projection else 0))
+            if projection and got == want - inplanes * out - 2 * out:
+                return (f"{case} you forgot the projection shortcut: where the channels or the size change, the "
+                        "shortcut is a 1x1 convolution followed by its own BN.")
+            if projection and got == want - 2 * out:
+                return f"{case} the projection shortcut's BN is missing: it has a scale and a shift per channel too."
+            if got == want - bn:
+                return f"{case} you left out BatchNorm: each BN learns a scale and a shift per channel."
+            if got == want - bn // 2:
+                return f"{case} BatchNorm learns two numbers per channel (scale and shift), not one."
+            if got == want + bn:
+                return (f"{case} you counted BN's running mean and variance: they are buffers, not trained "
+                        "parameters.")
+            if got == want + planes + planes + out + (out if projection else 0):
+                return f"{case} you gave the convolutions a bias: ResNet convolutions have none (the BN after them shifts)."
+            if not projection and got > want:
+                return (f"{case} your count is too high: here the input already has planes*4 channels and stride 1, "
+                        "so the shortcut is the identity, with no parameters.")
+            return f"{case} your count is {'too high' if got > want else 'too low'}; count the block layer by layer."
+        return None
+
+    return code_check("`bottleneck_params`", bottleneck_params_reference, run)
+
+
+def check_bottleneck_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
+    """Compare ``fn(inplanes, planes, size, stride)`` with the MACs of :func:`resnet_lab.arithmetic.bottleneck_cost`
+    (v1.5, convolutions only), which the tests check against ``FlopCounterMode``."""
+
+    def run() -> str | None:
+        for inplanes, planes, size, stride in _MAC_CASES:
+            got = call_attempt(fn, inplanes, planes, size, stride)
+            cost = bottleneck_cost(inplanes, planes, size, stride)
+            want = cost.macs
+            if got == want:
+                continue
+            case = f"for inplanes={inplanes}, planes={planes}, size={size}, stride={stride}"
+            projection = [layer.macs for layer in cost if layer.name == "downsample.0"]
+            bn_values = sum(layer.out_shape[0] * layer.out_shape[1] * layer.out_shape[2] for layer in cost if layer.kind == "bn")
+            v1 = bottleneck_cost(inplanes, planes, size, stride, stride_in_1x1=True).macs
+            out = 4 * planes  # every convolution counted at the input's resolution:
+            at_input = size * size * (inplanes * planes + 9 * planes * planes + planes * out
+                                      + (inplanes * out if projection else 0))
+            if got == 2 * want:
+                return f"{case} you counted FLOPs (a multiply and an add): count multiply-adds, one per weight per output position."
+            if projection and got == want - projection[0]:
+                return f"{case} you forgot the projection shortcut: a strided 1x1 convolution that also costs MACs."
+            if got in (want + bn_values, want + 2 * bn_values, want + 4 * bn_values):
+                return (f"{case} you counted BatchNorm: like the paper, count only the multiply-adds of the "
+                        "convolutions (BN, ReLU and the addition are left out).")
+            if stride > 1 and got == v1:
+                return (f"{case} you put the stride on the first 1x1 (the paper's v1): this exercise uses torchvision's "
+                        "v1.5, where the 3x3 downsamples and the first 1x1 runs at the input's resolution.")
+            if stride > 1 and got == at_input:
+                return (f"{case} the spatial size after the stride is wrong: the strided 3x3, the last 1x1 and the "
+                        "projection all produce a map of side size // stride.")
+            if stride > 1 and got > want:
+                return (f"{case} your count is too high: check the spatial size of each layer's output after the "
+                        "stride (the first 1x1 runs before it, the rest after it).")
+            return f"{case} your count is {'too high' if got > want else 'too low'}; count the block layer by layer."
+        return None
+
+    return code_check("`bottleneck_macs`", bottleneck_macs_reference, run)
