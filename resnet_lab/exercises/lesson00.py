@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import BasicBlock, ShortcutA
+from ..models import BasicBlock, make_shortcut
 from .core import CheckResult, call_attempt, code_check
 
 __all__ = ["residual_forward_reference", "shortcut_a_reference", "check_residual_forward", "check_shortcut_a"]
@@ -74,13 +74,14 @@ _SHORTCUT_CASES = ((16, 32, 2, 8), (32, 64, 2, 6), (8, 8, 1, 5), (4, 12, 2, 7)) 
 
 
 def check_shortcut_a(fn: Callable[[Tensor, int, int], Tensor]) -> CheckResult:
-    """Compare ``fn(x, out_channels, stride)`` with :class:`ShortcutA` on inputs of several shapes."""
+    """Compare ``fn(x, out_channels, stride)`` with the option-A shortcut of :func:`~resnet_lab.models.make_shortcut` on inputs of several shapes."""
 
     def run() -> str | None:
         g = torch.Generator().manual_seed(1)
         for c_in, c_out, stride, side in _SHORTCUT_CASES:
             x = torch.randn(2, c_in, side, side, generator=g)
-            want = ShortcutA(c_in, c_out, stride)(x)
+            shortcut = make_shortcut(c_in, c_out, stride, "A")  # None: the identity (shape unchanged)
+            want = x if shortcut is None else shortcut(x)
             got = call_attempt(fn, x.clone(), c_out, stride)
             case = f"For {c_in} -> {c_out} channels, stride {stride}, a {side}x{side} input"
             if not isinstance(got, Tensor):
