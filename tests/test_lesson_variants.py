@@ -115,3 +115,23 @@ def test_depth_config_is_lesson_01s_budget_shortened_only_in_quick() -> None:
     cfg, full = variants.depth_config(quick), degradation.config_from_profile(quick)
     assert cfg.iters == quick.variants.depth_iters < full.iters
     assert (cfg.depths, cfg.seeds, cfg.n_train, cfg.image_size) == (full.depths, full.seeds, full.n_train, full.image_size)
+
+
+def test_narrow_nets_train_on_one_cpu_thread_and_restore_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seen = []
+    real = degradation._train_cifar_model
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(degradation, "_train_cifar_model", spy)
+    before = torch.get_num_threads()
+    data = synthetic_cifar10(n_train=96, n_test=8)
+    narrow = degradation.CifarConfig(depths=(8,), width=8, iters=1, batch=16, n_train=64, n_val=32, eval_every=1,
+                                     eval_size=32, image_size=16)
+    degradation.run_degradation_experiment(data, narrow, cache=False, kinds=("residual",))
+    assert seen == [1] and torch.get_num_threads() == before
+    wide = replace(narrow, width=16)
+    degradation.run_degradation_experiment(data, wide, cache=False, kinds=("residual",))
+    assert seen[-1] == before
