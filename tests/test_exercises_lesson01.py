@@ -98,7 +98,7 @@ def test_gap_prediction_checker():
     assert ex.check_gap_prediction(..., res).status == "not attempted"
     assert ex.check_gap_prediction(15, res) and ex.check_gap_prediction(13.5, res)  # within 2 points
     assert ex.check_gap_prediction(-1, res, "residual")
-    for answer, direction in ((30, "too high"), (0, "too low"), (-15, "too low")):
+    for answer, direction in ((30, "too high"), (0, "too low"), (-10, "too low")):
         r = ex.check_gap_prediction(answer, res)
         assert r.status == "wrong" and direction in str(r) and "15" not in str(r), str(r)
         assert "+15.0" in r.solution()
