@@ -73,3 +73,34 @@ def test_weight_layers_checker():
         r = ex.check_weight_layers(wrong)
         assert r.status == "wrong" and hint in str(r), (hint, str(r))
         assert "18" not in str(r).replace("resnet18", "")
+    # ResNet-50 is graded too: a count that is right on the basic-block nets but counts bottleneck
+    # projections (4 of them) is caught there
+    def skips_downsample_only_below_50(m):
+        n = ex.weight_layers_reference(m)
+        return n + 4 if n == 50 else n
+    r = ex.check_weight_layers(skips_downsample_only_below_50)
+    assert r.status == "wrong" and "resnet50()" in str(r) and "projection shortcuts" in str(r)
+    assert "50" not in str(r).replace("resnet50", "")
+
+
+def _fake_result(errors):
+    from resnet_lab.lessons import degradation as dg
+
+    cfg = dg.CifarConfig(depths=(8, 20), width=4, iters=3, batch=8, lr=0.1, lr_milestones=(), n_train=64, n_val=16,
+                         eval_every=2, eval_size=16, seeds=(0,))
+    runs = [{"depth": d, "kind": k, "seed": 0, "iters": [0, 3], "train_error": [0.9, e], "val_error": [0.9, e],
+             "loss": [None, 1.0], "diverged": False, "diverged_at": None} for (d, k), e in errors.items()]
+    return dg.DegradationResult(cfg, "synthetic stand-in, not CIFAR-10", "test", runs, 0, 0.0)
+
+
+def test_gap_prediction_checker():
+    res = _fake_result({(8, "plain"): 0.2, (20, "plain"): 0.35, (8, "residual"): 0.3, (20, "residual"): 0.29})
+    assert ex.check_gap_prediction(..., res).status == "not attempted"
+    assert ex.check_gap_prediction(15, res) and ex.check_gap_prediction(13.5, res)  # within 2 points
+    assert ex.check_gap_prediction(-1, res, "residual")
+    for answer, direction in ((30, "too high"), (0, "too low"), (-10, "too low")):
+        r = ex.check_gap_prediction(answer, res)
+        assert r.status == "wrong" and direction in str(r) and "15" not in str(r), str(r)
+        assert "+15.0" in r.solution()
+    r = ex.check_gap_prediction(5, res, "residual")
+    assert r.status == "wrong" and "-1.0" not in str(r)

@@ -7,7 +7,7 @@ import torch
 
 from resnet_lab.lessons import figures
 from resnet_lab.lessons.identity import feature_std_by_depth, identity_gaps
-from resnet_lab.lessons.paths import network_path_gradients, path_counts
+from resnet_lab.lessons.paths import network_path_gradients, path_counts, path_measurement_lines
 from resnet_lab.lessons.probing import calibrate_batchnorm
 from resnet_lab.lessons.product_formula import shortcut_path_gain
 from resnet_lab.models import count_parameters, cifar_resnet, resnet18
@@ -53,6 +53,10 @@ def test_shortcut_path_gain_matches_the_path_split():
     ref = network_path_gradients(net, x, y)
     assert torch.allclose(m.paths.full, ref.full, atol=1e-6) and m.paths.max_error < 1e-4
     assert 0.0 < m.shortcut_path < 1.0  # the ReLU masks and option A make the "1" path lose gradient
+    (line,) = path_measurement_lines({"at init": m})
+    k = max(range(len(m.paths.norms)), key=lambda i: m.paths.norms[i])
+    assert line.startswith("at init") and f"{m.paths.blocks} blocks" in line
+    assert f"length {k};" in line and f"{m.shortcut_path:.2f} x" in line
 
 
 def test_figures_draw():

@@ -30,10 +30,26 @@ def clean(nb: nbformat.NotebookNode, keep_checked: bool = True) -> nbformat.Note
         if not (keep_checked and MARK in cell.source):
             cell.outputs = []
             cell.execution_count = None
-        elif cell.execution_count is None:
-            # nbval treats a cell with outputs but no execution count as "unrun" and refuses it.
-            cell.execution_count = 1
+        else:
+            cell.outputs = _merge_streams(cell.outputs)
+            if cell.execution_count is None:
+                # nbval treats a cell with outputs but no execution count as "unrun" and refuses it.
+                cell.execution_count = 1
     return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks into one output, as nbval does before comparing: a
+    stored print split into chunks by timing renders with stray gaps on some viewers."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] = prev["text"] + out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def refresh(path: Path) -> None:

@@ -12,10 +12,10 @@ from torch import nn
 from ..lessons.degradation import DegradationResult, final_errors
 from ..lessons.toy import KINDS, degradation_onset
 from ..lessons.toy_blocks import PlainMLPBlock, ResidualMLPBlock
-from .core import CheckResult, call_attempt, check_choice, code_check, is_placeholder, not_attempted
+from .core import CheckResult, call_attempt, check_choice, check_number, code_check, is_placeholder, not_attempted
 
-__all__ = ["check_lower_curve", "check_onset_depth", "check_residual_block", "weight_layers_reference",
-           "check_weight_layers"]
+__all__ = ["check_lower_curve", "check_gap_prediction", "check_onset_depth", "check_residual_block",
+           "weight_layers_reference", "check_weight_layers"]
 
 
 def weight_layers_reference(model: nn.Module) -> int:
@@ -26,19 +26,20 @@ def weight_layers_reference(model: nn.Module) -> int:
 
 
 def _layer_cases() -> list[tuple[str, nn.Module, int]]:
-    from ..models import cifar_resnet, resnet18
+    from ..models import cifar_resnet, resnet18, resnet50
 
     cases: list[tuple[str, nn.Module, int]] = []
     for depth, residual, shortcut in ((8, True, "A"), (20, False, "A"), (32, True, "B"), (14, True, "B")):
         name = f"{'' if residual else 'plain '}cifar_resnet({depth}, shortcut={shortcut!r})"
         cases.append((name, cifar_resnet(depth, residual=residual, shortcut=shortcut, width=4), depth))
     cases.append(("resnet18()", resnet18(), 18))
+    cases.append(("resnet50()", resnet50(), 50))  # bottleneck blocks: three convolutions each
     return cases
 
 
 def check_weight_layers(fn: Callable[[nn.Module], int]) -> CheckResult:
     """Exercise: ``fn(model)`` counts the layers with weights the paper's way; graded on CIFAR nets of several
-    depths (plain and residual, option A and B) and on ResNet-18, against the depth in their names."""
+    depths (plain and residual, option A and B) and on ResNet-18 and ResNet-50, against the depth in their names."""
 
     def run() -> str | None:
         for name, model, depth in _layer_cases():
@@ -132,6 +133,28 @@ def check_lower_curve(answer: str, result: DegradationResult, kind: str = "plain
               "With shortcuts, extra depth does not hurt training." if kind == "residual" and expected == "deep" else
               "Short runs on small data are noisy; compare with the paper's Figure 6."))
     return check_choice(answer, expected, ("shallow", "deep"), why=why)
+
+
+def check_gap_prediction(answer: object, result: DegradationResult, kind: str = "plain",
+                         tol_points: float = 2.0) -> CheckResult:
+    """Prediction: by how many percentage points the deepest ``kind`` net's final training error ends above
+    (+) or below (-) the shallowest one's; accepted within ``tol_points``. The measured gap is read from
+    the run (mean over seeds) and shown only with a right answer or through ``.solution()``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if is_placeholder(answer):
+        return not_attempted("a number of percentage points (deepest minus shallowest)")
+    errs = final_errors(result)
+    lo, hi = min(result.config.depths), max(result.config.depths)
+    e_lo, e_hi = errs[(lo, kind)]["train_error"], errs[(hi, kind)]["train_error"]
+    if math.isnan(e_lo) or math.isnan(e_hi):
+        return CheckResult(False, f"a {kind} net diverged in this run, so there is no gap to compare; "
+                                  "retrain with a smaller lr.")
+    gap = 100 * (e_hi - e_lo)
+    why = (f"in your run {kind}-{hi} ends {gap:+.1f} points from {kind}-{lo} in training error "
+           f"(accepted within {tol_points:g} points).")
+    return check_number(answer, gap, abs_tol=tol_points, why=why,
+                        hint=f"Read the gap as {kind}-{hi} minus {kind}-{lo}, in percentage points of training error.")
 
 
 def check_onset_depth(answer: int, sweep: dict[str, Any], *, kind: str = "plain") -> CheckResult:
