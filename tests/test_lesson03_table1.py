@@ -15,7 +15,7 @@ def _row(name: str, v1: float, paper: float, v15: float | None = None, params: i
 def test_real_table_lines():
     lines = ba.table1_comparison_lines(ar.imagenet_rows(count_with_pytorch=False))
     text = "\n".join(lines)
-    assert lines[0] == "parameters, formula: identical for every network"
+    assert lines[0] == "parameters: formula only (not counted with PyTorch here)"
     for name in ("resnet18", "resnet101", "resnet152"):
         assert any(line.strip().startswith(f"{name}:") and "agrees when rounded" in line for line in lines)
     for name in ("resnet34", "resnet50"):
@@ -29,6 +29,7 @@ def test_real_table_lines():
 
 def test_synthetic_rows():
     rows = [_row("a", 1.84, 1.8), _row("b", 2.06, 2.0, v15=2.2), _row("c", 3.0, 3.0)]
+    assert ba.table1_comparison_lines(rows)[0] == "parameters, formula vs our model: identical for every network"
     text = "\n".join(ba.table1_comparison_lines(rows))
     assert "2 of 3 counts give the paper's figure; b rounds to 2.1 G, +1 in the last digit" in text
     assert "truncated to one decimal instead, 3 of 3 match (those that do not: none)" in text

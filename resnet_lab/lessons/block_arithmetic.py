@@ -95,8 +95,11 @@ def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     lines: list[str] = []
     counts = [key for key in ("params (formula)", "params (our model)", "params (torchvision)") if key in rows[0]]
     agree = all(len({row[key] for key in counts}) == 1 for row in rows)
-    lines.append(f"parameters, {' vs '.join(key[8:-1] for key in counts)}: "
-                 f"{'identical for every network' if agree else 'NOT identical'}")
+    if len(counts) < 2:
+        lines.append("parameters: formula only (not counted with PyTorch here)")
+    else:
+        lines.append(f"parameters, {' vs '.join(key[8:-1] for key in counts)}: "
+                     f"{'identical for every network' if agree else 'NOT identical'}")
 
     def ours(row: Mapping[str, Any]) -> float:
         return float(row["GMACs v1"])
