@@ -119,8 +119,9 @@ def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                  f"(largest gap: {worst['network']})")
     off = [row for row in rows if tenths(ours(row)) != tenths(paper(row))]
     lines.append(f"rounded to one decimal, {len(rows) - len(off)} of {len(rows)} counts give the paper's figure"
-                 + "".join(f"; {row['network']} rounds to {ours(row):.1f} G, {tenths(ours(row)) - tenths(paper(row)):+d} "
-                           f"in the last digit against the paper's {paper(row):.1f} G" for row in off))
+                 + "".join(f"; {row['network']} rounds to {ours(row):.1f} G, "
+                           f"{tenths(ours(row)) - tenths(paper(row)):+d} in the last digit against the paper's "
+                           f"{paper(row):.1f} G" for row in off))
     truncated = {str(row["network"]): math.floor(ours(row) * 10 + 1e-9) for row in rows}
     t_match = [row for row in rows if truncated[str(row["network"])] == tenths(paper(row))]
     t_off = [row for row in rows if row not in t_match]
