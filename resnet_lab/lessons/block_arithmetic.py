@@ -6,6 +6,8 @@ PyTorch layer or block it describes, so that the lesson's cells show the compari
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +16,8 @@ from torch import nn
 from .. import arithmetic as ar
 from ..models import count_parameters
 
-__all__ = ["conv_rule_lines", "bn_linear_lines", "BLOCK_CASES", "block_case_cost", "block_case_agreement"]
+__all__ = ["conv_rule_lines", "bn_linear_lines", "BLOCK_CASES", "block_case_cost", "block_case_agreement",
+           "table1_comparison_lines"]
 
 
 def conv_rule_lines(conv: nn.Conv2d, size: int) -> list[str]:
@@ -75,3 +78,62 @@ def block_case_agreement(kw: dict[str, Any], size: int) -> ar.Agreement:
     with torch.device("meta"):
         block = ar.make_block(kind, **kw)
     return ar.compare_with_pytorch(block_case_cost({"kind": kind, **kw}, size), block, size, in_channels=kw["inplanes"])
+
+
+def _names(rows: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(str(row["network"]) for row in rows) if rows else "none"
+
+
+def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the ImageNet table of lesson 03 shows, as printed sentences (so the lesson's prose needs no numbers).
+
+    ``rows`` are :func:`resnet_lab.arithmetic.imagenet_rows`: the parameters by formula (and, if counted, of
+    our model and torchvision's), the v1 and v1.5 GMACs by formula and the paper's Table 1 figure (quoted).
+    The lines compare the parameter counts, each v1 count with the paper's figure rounded and truncated to
+    the paper's one decimal, and v1.5 with v1.
+    """
+    lines: list[str] = []
+    counts = [key for key in ("params (formula)", "params (our model)", "params (torchvision)") if key in rows[0]]
+    agree = all(len({row[key] for key in counts}) == 1 for row in rows)
+    if len(counts) < 2:
+        lines.append("parameters: formula only (not counted with PyTorch here)")
+    else:
+        lines.append(f"parameters, {' vs '.join(key[8:-1] for key in counts)}: "
+                     f"{'identical for every network' if agree else 'NOT identical'}")
+
+    def ours(row: Mapping[str, Any]) -> float:
+        return float(row["GMACs v1"])
+
+    def paper(row: Mapping[str, Any]) -> float:
+        return float(row["paper Table 1"])
+
+    def tenths(x: float) -> int:   # x rounded to the paper's one decimal, in tenths (exact integer arithmetic)
+        return round(x * 10)
+
+    for row in rows:
+        same = "agrees" if tenths(ours(row)) == tenths(paper(row)) else "differs"
+        lines.append(f"{row['network']:>9s}: v1 formula {ours(row):.3f} G, rounded {ours(row):.1f} G; paper "
+                     f"{paper(row):.1f} G: {same} when rounded ({ours(row) / paper(row) - 1:+.1%})")
+    worst = max(rows, key=lambda row: abs(ours(row) / paper(row) - 1))
+    lines.append(f"every v1 count is within {abs(ours(worst) / paper(worst) - 1):.1%} of the paper's figure "
+                 f"(largest gap: {worst['network']})")
+    off = [row for row in rows if tenths(ours(row)) != tenths(paper(row))]
+    lines.append(f"rounded to one decimal, {len(rows) - len(off)} of {len(rows)} counts give the paper's figure"
+                 + "".join(f"; {row['network']} rounds to {ours(row):.1f} G, "
+                           f"{tenths(ours(row)) - tenths(paper(row)):+d} in the last digit against the paper's "
+                           f"{paper(row):.1f} G" for row in off))
+    truncated = {str(row["network"]): math.floor(ours(row) * 10 + 1e-9) for row in rows}
+    t_match = [row for row in rows if truncated[str(row["network"])] == tenths(paper(row))]
+    t_off = [row for row in rows if row not in t_match]
+    lines.append(f"truncated to one decimal instead, {len(t_match)} of {len(rows)} match (those that do not: "
+                 + (", ".join(f"{row['network']} {ours(row):.3f} G -> {truncated[str(row['network'])] / 10:.1f} G, "
+                              f"paper {paper(row):.1f} G" for row in t_off) or "none") + ")")
+    more = [row for row in rows if float(row["GMACs v1.5"]) > ours(row)]
+    same = [row for row in rows if float(row["GMACs v1.5"]) == ours(row)]
+    lines.append(f"v1.5 costs more than v1 for {_names(more)}; the same for {_names(same)}")
+    for row in more:
+        if row["network"] == "resnet50":
+            v15 = float(row["GMACs v1.5"])
+            lines.append(f"resnet50: v1.5 {v15:.3f} G (about {v15:.1f} G) against v1 {ours(row):.3f} G "
+                         f"(about {ours(row):.1f} G), {v15 / ours(row) - 1:+.1%}")
+    return lines
