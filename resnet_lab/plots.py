@@ -65,7 +65,8 @@ def _mean_curves(runs: Sequence[dict[str, Any]]) -> tuple[list[int], list[float]
 
 
 def _draw_reference_errors(ax: Any, reference: Any, kind: str, colors: Mapping[int, Any]) -> None:
-    """The reference run's mean training error per depth, thin and faint, one legend entry for all."""
+    """The reference run's mean training error per depth, thin and faint, one short legend entry for all
+    (the full provenance, :meth:`Reference.caption`, is printed by the lesson under the figure)."""
     runs = reference.results["runs"]
     first = True
     for d in sorted({r["depth"] for r in runs}):
@@ -75,7 +76,7 @@ def _draw_reference_errors(ax: Any, reference: Any, kind: str, colors: Mapping[i
         it, tr, _, _, _ = _mean_curves(mine)
         color = colors.get(d, "0.5")
         ax.plot(it, tr, ":", color=color, lw=1.0, alpha=0.45,
-                label=f"{reference.caption()} (dotted, train error)" if first else None)
+                label=f"reference: {reference.profile} profile (dotted, train error)" if first else None)
         first = False
     if not first:
         ax.text(0.99, 0.01, "dotted: reference run", transform=ax.transAxes, ha="right", va="bottom",
@@ -293,7 +294,7 @@ def plot_histories(histories: Mapping[str, History], *, title: str = "Training",
     if reference is not None and reference_histories:
         for i, (name, h) in enumerate(reference_histories.items()):
             c = net_color(name)
-            tag = f"{name}, {reference.caption()}" if i == 0 else f"{name}, reference"
+            tag = f"{name}, reference ({reference.profile} profile)"
             ax1.plot(h["step"], h["train_loss"], ":", color=c, lw=1.2, alpha=0.5, label=tag)
             ax2.plot(h["step"], [100 * (a or 0.0) for a in h["val_acc"]], ":", color=c, lw=1.2, alpha=0.5,
                      label=f"{name}, reference")
@@ -338,7 +339,7 @@ def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: st
         ref_depths = sorted({d for d, _ in ref})
         for i, ((d, kind), v) in enumerate(sorted(ref.items())):
             ax.plot(range(1, len(v) + 1), v, ":", lw=1.0, color=style(d, kind, ref_depths)["color"], alpha=0.4,
-                    label=reference.caption() + " (dotted)" if i == 0 else None)
+                    label=f"reference: {reference.profile} profile (dotted)" if i == 0 else None)
     for d in depths:
         for kind in ("plain", "residual"):
             if (d, kind) in stds:
