@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from torch import Tensor
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "real_or_standin",
     "damaged_cifar10_files",
     "repair_cifar10",
     "extract_cifar10",
@@ -337,17 +339,37 @@ def get_dataset(
     downloads when ``$RESNET_LAB_DOWNLOAD`` is not set to something else, the others only when it is
     ``1``. The quick profile never touches the disk or the network. Sizes cap the number of images.
     """
-    name = getattr(profile, "name", None)
-    use_real = bool(getattr(profile, "use_real_data", False))
-    if use_real:
+    return real_or_standin(
+        profile, "CIFAR-10",
+        lambda allowed: load_cifar10(root, download=allowed).subset(n_train, n_test),
+        lambda: synthetic_cifar(n_train or 5000, n_test or 1000, seed=seed),
+        download=download,
+    )
+
+
+def real_or_standin(
+    profile: object,
+    name: str,
+    load_real: Callable[[bool], ImageData],
+    standin: Callable[[], ImageData],
+    *,
+    download: bool | None = None,
+) -> ImageData:
+    """THE data policy of every data set (CIFAR-10, MNIST): ``load_real(download_allowed)`` when the
+    profile uses real data, else or when that fails (a missing or damaged copy) ``standin()``, saying why.
+
+    With ``download=None`` the ``gpu`` profile downloads unless ``$RESNET_LAB_DOWNLOAD`` says otherwise;
+    the other profiles only when it is ``1``.
+    """
+    if bool(getattr(profile, "use_real_data", False)):
         if download is None:
             env = os.environ.get(DOWNLOAD_ENV)
-            download = download_allowed() if env is not None else name == "gpu"
+            download = download_allowed() if env is not None else getattr(profile, "name", None) == "gpu"
         try:
-            return load_cifar10(root, download=download).subset(n_train, n_test)
+            return load_real(download)
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            print(f"CIFAR-10 not available ({type(exc).__name__}); using the synthetic stand-in instead.\n  {exc}")
-    return synthetic_cifar(n_train or 5000, n_test or 1000, seed=seed)
+            print(f"{name} not available ({type(exc).__name__}); using the synthetic stand-in instead.\n  {exc}")
+    return standin()
 
 
 def train_val_split(n: int, n_val: int, *, seed: int = 0) -> tuple[Tensor, Tensor]:

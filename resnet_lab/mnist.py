@@ -9,13 +9,12 @@ symmetric, so the loaders shift them but never flip them (``ImageData.mirror_sym
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from .data import DOWNLOAD_ENV, ImageData, data_root, download_allowed
+from .data import ImageData, data_root, download_allowed, real_or_standin
 
 __all__ = ["MNIST_CLASSES", "MNIST_FILES", "mnist_present", "load_mnist", "synthetic_mnist", "get_mnist"]
 
@@ -120,13 +119,9 @@ def synthetic_mnist(n_train: int = 6000, n_test: int = 1000, *, seed: int = 0, n
 def get_mnist(profile: object, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
               root: str | Path | None = None, download: bool | None = None) -> ImageData:
     """MNIST when the profile uses real data and it can be had, else the stand-in (as ``data.get_dataset``)."""
-    name = getattr(profile, "name", None)
-    if bool(getattr(profile, "use_real_data", False)):
-        if download is None:
-            env = os.environ.get(DOWNLOAD_ENV)
-            download = download_allowed() if env is not None else name == "gpu"
-        try:
-            return load_mnist(root, download=download).subset(n_train, n_test)
-        except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            print(f"MNIST not available ({type(exc).__name__}); using the synthetic stand-in instead.\n  {exc}")
-    return synthetic_mnist(n_train or 6000, n_test or 1000, seed=seed)
+    return real_or_standin(
+        profile, "MNIST",
+        lambda allowed: load_mnist(root, download=allowed).subset(n_train, n_test),
+        lambda: synthetic_mnist(n_train or 6000, n_test or 1000, seed=seed),
+        download=download,
+    )

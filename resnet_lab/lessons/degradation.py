@@ -325,19 +325,20 @@ class DegradationResult:
         raise ValueError(f"no run for depth {depth}, kind {kind!r}, seed {seed}; depths {self.config.depths}, kinds {KINDS}")
 
 
-SMALL_NET_WIDTH = 8  # on a CPU, nets this narrow train on one thread (see _threads_for)
+SMALL_NET_WIDTH = 8  # on a CPU, nets this narrow train on one thread (see small_net_threads)
 
 
-def _threads_for(cfg: CifarConfig, device: torch.device | str) -> Any:
-    """One thread for the cpu and quick profiles' narrow nets on a CPU, else torch's default.
+def small_net_threads(width: int, device: torch.device | str) -> Any:
+    """One thread for the cpu and quick profiles' narrow nets on a CPU (lessons 01 and 05), else torch's default.
 
     Measured on this project's 2-core machine: 100 steps of plain-56 and residual-56 at width 8 on
     16x16 images took 21.8 s on two threads with the machine idle and 12.8 s on one thread while
-    another two-thread job was running; the convolutions are too small to share between threads.
+    another two-thread job was running; lesson 05's quick training cell took 22.5 s on one thread,
+    idle, and 312 s on two with other jobs running. The convolutions are too small to share.
     """
     from contextlib import nullcontext
 
-    if torch.device(device).type == "cpu" and cfg.width <= SMALL_NET_WIDTH:
+    if torch.device(device).type == "cpu" and width <= SMALL_NET_WIDTH:
         return one_thread()
     return nullcontext()
 
@@ -392,7 +393,7 @@ def run_degradation_experiment(
                         pass  # unreadable cache file: train again and overwrite it
                 if split is None:
                     split = _prepare(data, cfg, torch.device(device))
-                with _threads_for(cfg, device):
+                with small_net_threads(cfg.width, device):
                     hist, model = _train_cifar_model(depth, kind == "residual", split, cfg, seed=seed,
                                                      device=device, on_eval=progress)
                 hist = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in hist.items()}

@@ -109,15 +109,9 @@ def train_or_load(
             return model.to(dev).eval(), History.from_dict(state["history"]), True
         except (ValueError, RuntimeError, KeyError):
             pass  # a damaged or foreign file: train again and overwrite it
-    from contextlib import nullcontext
+    from .degradation import small_net_threads
 
-    from .degradation import SMALL_NET_WIDTH
-    from .toy import one_thread
-
-    # the quick profile's narrow nets: one CPU thread, as lesson 01's (measured: lesson 05's training cell
-    # took 22.5 s on one thread, idle, and 312 s on two threads with other jobs running)
-    small = dev.type == "cpu" and budget.width <= SMALL_NET_WIDTH
-    with one_thread() if small else nullcontext():
+    with small_net_threads(budget.width, dev):  # the quick profile's narrow nets: one CPU thread
         history = fit(model, data, config, device=dev, progress=progress, max_iters=budget.train_iters,
                       verbose=False, restore_best=False)
     save_checkpoint(path, {

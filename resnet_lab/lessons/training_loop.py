@@ -14,14 +14,16 @@ import torch
 from ..data import channel_stats, train_val_split
 from ..loader import DeviceLoader
 from ..train.config import TrainConfig
+from .degradation import PAPER_LENGTH
 
 __all__ = ["PAPER_ITERATIONS", "PAPER_BATCH", "PAPER_TRAIN_IMAGES", "SPLIT_TRAIN_IMAGES", "paper_epochs",
            "SplitLoaders", "split_loaders"]
 
-PAPER_ITERATIONS = 64_000  # He et al. 2015, section 4.2: training stops at 64k iterations
-PAPER_BATCH = 128  # images per iteration
-PAPER_TRAIN_IMAGES = 50_000  # the paper's reported models train on all of CIFAR-10's training images
-SPLIT_TRAIN_IMAGES = 45_000  # the 45k/5k split on which the paper chose 64k (and on which we train)
+# The paper's CIFAR recipe is written once, in degradation.PAPER_LENGTH (He et al. 2015, section 4.2).
+PAPER_ITERATIONS: int = PAPER_LENGTH["iters"]  # training stops at 64k iterations
+PAPER_BATCH: int = PAPER_LENGTH["batch"]  # images per iteration
+PAPER_TRAIN_IMAGES = PAPER_LENGTH["n_train"] + PAPER_LENGTH["n_val"]  # the reported models train on all 50k
+SPLIT_TRAIN_IMAGES: int = PAPER_LENGTH["n_train"]  # the 45k/5k split on which the paper chose 64k (and we train)
 
 
 def paper_epochs(iterations: int = PAPER_ITERATIONS, batch_size: int = PAPER_BATCH,
