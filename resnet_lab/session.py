@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from . import store
+from . import i18n, store
 from .profiles import PROFILE_ENV, Profile, get_profile
 
 __all__ = ["DISTRIBUTION", "RUNS_ENV", "Session", "start", "environment_problems", "choose_runs_dir"]
@@ -173,12 +173,14 @@ def start(profile: str | None = None, *, device: torch.device | str | None = Non
                            + "\nInstall the project with `make lab` (or `pip install -e .`), on Colab re-run the"
                            " first cell, then restart the kernel.")
     versions = _import_libraries()
+    lang = i18n.language()  # $RESNET_LAB_LANG: a bad value stops here, naming the valid ones
     chosen = get_profile(profile, device=device)
     runs_dir, temporary = choose_runs_dir(chosen)
     from .report import environment_report  # imports torchvision: only here, never on `import resnet_lab`
 
     report = environment_report(chosen)
     session = Session(profile=chosen, runs_dir=runs_dir, temporary_runs=temporary, data=report["data"])
+    i18n.configure_matplotlib(lang)  # Chinese: the bundled CJK font behind DejaVu Sans, so plots show the text
     if not quiet:
         from . import __version__
 

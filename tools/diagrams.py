@@ -3,14 +3,17 @@
     python tools/diagrams.py link notebooks/*.ipynb    # attachment:NAME.png -> DIAGRAM_URL/NAME.png, drop the
                                                        # diagram attachments, refresh docs/diagrams/NAME.png
     python tools/diagrams.py check notebooks/*.ipynb   # exit 1, listing what link would fix or cannot fix
-    python tools/diagrams.py write [DIR]               # every diagram as DIR/NAME.png (default docs/diagrams)
+    python tools/diagrams.py write [DIR]               # every diagram as DIR/NAME.png (default docs/diagrams),
+                                                       # and with Chinese labels as DIR/zh/NAME.png
 
 A markdown cell shows diagram NAME (one of ``resnet_lab.diagrams.NAMES``) with
 ``![alt text](https://raw.githubusercontent.com/resnet-lab/resnet-lab/main/docs/diagrams/NAME.png)``
 (``resnet_lab.diagrams.DIAGRAM_URL + "NAME.png"``); the repository keeps ``docs/diagrams/NAME.png`` equal to
 ``resnet_lab.diagrams.render(NAME)``. A lesson author may write ``attachment:NAME.png`` (in ``![...](...)``
 or ``<img src=...>``); ``link`` rewrites it to the URL and removes the cell's attachments named NAME.png.
-References to other attachments (a picture pasted by hand) are left alone.
+References to other attachments (a picture pasted by hand) are left alone. The Chinese lessons
+(notebooks/zh/) refer to ``DIAGRAM_URL + "zh/NAME.png"``: the same diagram with its labels translated by
+the package's message catalogue (``resnet_lab.diagrams.translation``), kept in ``docs/diagrams/zh/``.
 
 Why a URL and not a cell attachment: the lessons must show their diagrams in JupyterLab, on GitHub and in
 Colab, which opens a notebook without the repository's other files. Colab ignores markdown cell attachments
@@ -45,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(ROOT))
 
-from resnet_lab.diagrams import DIAGRAM_URL, NAMES, render  # noqa: E402
+from resnet_lab.diagrams import DIAGRAM_URL, NAMES, render, translation  # noqa: E402
 
 DOCS = ROOT / "docs" / "diagrams"
 """The repository's copy of the diagrams, which ``DIAGRAM_URL`` serves from branch main."""
@@ -53,7 +56,7 @@ DOCS = ROOT / "docs" / "diagrams"
 ATTACHMENT = re.compile(r"attachment:([\w.-]+?\.png)\b")
 """A reference to an attachment in a markdown cell's source, e.g. ``![...](attachment:basic_block.png)``."""
 
-URL = re.compile(re.escape(DIAGRAM_URL) + r"([\w.-]+?\.png)\b")
+URL = re.compile(re.escape(DIAGRAM_URL) + r"((?:zh/)?[\w.-]+?\.png)\b")
 """A reference to a diagram by the repository URL, e.g. ``![...](https://.../docs/diagrams/basic_block.png)``."""
 
 _MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)")
@@ -69,10 +72,17 @@ def references(source: str) -> list[str]:
     return list(dict.fromkeys(name for _, name in found))
 
 
+LANGUAGES = ("zh",)
+"""Translated diagrams live in ``docs/diagrams/LANG/NAME.png``, labels from resnet_lab's catalogue."""
+
+
 def diagram_name(filename: str) -> str | None:
-    """``NAME`` for ``NAME.png`` when NAME is one of the diagrams, else None."""
+    """``NAME`` for ``NAME.png`` when NAME is one of the diagrams (``zh/NAME`` for ``zh/NAME.png``), else None."""
     stem = filename[: -len(".png")] if filename.endswith(".png") else None
-    return stem if stem in NAMES else None
+    if stem is None:
+        return None
+    lang, _, base = stem.rpartition("/")
+    return stem if base in NAMES and (not lang or lang in LANGUAGES) else None
 
 
 def url(name: str) -> str:
@@ -82,8 +92,9 @@ def url(name: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def png(name: str) -> bytes:
-    """The fresh render of diagram ``name`` (rendered once per run)."""
-    return render(name)
+    """The fresh render of diagram ``name`` (rendered once per run); ``zh/NAME`` with Chinese labels."""
+    lang, _, base = name.rpartition("/")
+    return render(base, translation(base, lang)) if lang else render(name)
 
 
 def same_image(a: bytes, b: bytes) -> bool:
@@ -110,8 +121,9 @@ def refresh(name: str, docs_dir: Path = DOCS) -> bool:
     """Write ``docs_dir/NAME.png`` unless it is fresh; True when written."""
     if is_fresh(name, docs_dir):
         return False
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    (docs_dir / f"{name}.png").write_bytes(png(name))
+    target = docs_dir / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(png(name))
     return True
 
 
@@ -225,9 +237,10 @@ def check(paths: Sequence[Path], docs_dir: Path = DOCS) -> list[str]:
 def write(directory: Path = DOCS) -> list[Path]:
     """Make ``directory/NAME.png`` a fresh render for every diagram (a file with the same pixels is left
     as it is); returns all the paths."""
-    for name in NAMES:
+    every = list(NAMES) + [f"{lang}/{name}" for lang in LANGUAGES for name in NAMES]
+    for name in every:
         refresh(name, directory)
-    return [directory / f"{name}.png" for name in NAMES]
+    return [directory / f"{name}.png" for name in every]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ for why URLs and not cell attachments).
 * :data:`DIAGRAM_URL` -- where notebooks find them: ``DIAGRAM_URL + "NAME.png"``.
 * :func:`render` -- one diagram as PNG bytes (the same bytes for the same input, every time).
 * :func:`labels_of` -- the English words a diagram draws: the keys a translation passes to ``render``.
+* :func:`translation` -- those words in another language, from the package's message catalogue.
 
 Drawing uses a matplotlib ``Figure`` with the Agg canvas, never pyplot, under matplotlib's default
 style (whatever style a notebook has set), with matplotlib's bundled DejaVu fonts.
@@ -25,7 +26,7 @@ import matplotlib.style
 from . import blocks, networks
 from .canvas import DPI, MAX_WIDTH_PX, PALETTE, Canvas
 
-__all__ = ["NAMES", "DIAGRAM_URL", "MAX_BYTES", "DPI", "MAX_WIDTH_PX", "PALETTE", "render", "labels_of"]
+__all__ = ["NAMES", "DIAGRAM_URL", "MAX_BYTES", "DPI", "MAX_WIDTH_PX", "PALETTE", "render", "labels_of", "translation"]
 
 _DRAW: dict[str, Callable[[Canvas], None]] = {
     "plain_vs_residual": blocks.draw_plain_vs_residual,
@@ -83,3 +84,14 @@ def labels_of(name: str) -> tuple[str, ...]:
         canvas = _canvas(name, None)
         canvas.fig.clear()
     return tuple(canvas.used)
+
+
+def translation(name: str, lang: str = "zh") -> dict[str, str]:
+    """``{english: translated}`` for every label of diagram ``name``, from :mod:`resnet_lab.i18n`'s catalogue.
+
+    ``render(name, translation(name, "zh"))`` is the Chinese diagram (``docs/diagrams/zh/NAME.png``);
+    ``tools/i18n.py update`` puts every diagram label into the catalogue.
+    """
+    from ..i18n import translate
+
+    return {english: translate(english, lang) for english in labels_of(name)}

@@ -26,6 +26,8 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextToPath
 
+from .. import i18n
+
 __all__ = ["DPI", "MAX_WIDTH_PX", "PALETTE", "SHORTCUT", "LINE", "MUTED", "TEXT", "Box", "Canvas"]
 
 DPI = 100
@@ -60,14 +62,26 @@ _MIN_FONT = 7.0
 _TEXT_TO_PATH = TextToPath()
 
 
-def font(size: float = 10.0, *, bold: bool = False, italic: bool = False) -> FontProperties:
-    """Matplotlib's bundled DejaVu Sans at ``size`` points, loaded by file."""
+def font(size: float = 10.0, *, bold: bool = False, italic: bool = False, cjk: bool = False) -> FontProperties:
+    """Matplotlib's bundled DejaVu Sans at ``size`` points, loaded by file.
+
+    ``cjk=True`` (a label with Chinese characters): DejaVu Sans by name with resnet_lab's CJK font behind
+    it (:data:`resnet_lab.i18n.FONT_FAMILIES`), so each character comes from the first font that has it.
+    """
+    if cjk and i18n.register_cjk_font():
+        return FontProperties(family=list(i18n.FONT_FAMILIES), size=size, weight="bold" if bold else "normal",
+                              style="italic" if italic else "normal")
     return FontProperties(fname=str(_FONT_DIR / _FONT_FILES[(bold, italic)]), size=size)
+
+
+def needs_cjk(text: str) -> bool:
+    """True when ``text`` holds a character DejaVu Sans lacks (CJK ideographs, full-width punctuation)."""
+    return any(ord(c) >= 0x2E80 for c in text)
 
 
 def text_width(text: str, size: float = 10.0, *, bold: bool = False, italic: bool = False) -> float:
     """Width in inches of the widest line of ``text`` set at ``size`` points (no renderer needed)."""
-    prop = font(size, bold=bold, italic=italic)
+    prop = font(size, bold=bold, italic=italic, cjk=needs_cjk(text))
     widths = [_TEXT_TO_PATH.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]
     return max(widths, default=0.0) / 72.0
 
@@ -144,7 +158,7 @@ class Canvas:
         if max_width is not None:
             while size > _MIN_FONT and text_width(shown, size, bold=bold, italic=italic) > max_width:
                 size -= 0.5
-        self.ax.text(x, y, shown, ha=ha, va=va, color=color, fontproperties=font(size, bold=bold, italic=italic),
+        self.ax.text(x, y, shown, ha=ha, va=va, color=color, fontproperties=font(size, bold=bold, italic=italic, cjk=needs_cjk(shown)),
                      rotation=rotation, parse_math=False, linespacing=1.15)
 
     def title(self, x: float, y: float, english: str, *, size: float = 11.0, max_width: float | None = None) -> None:

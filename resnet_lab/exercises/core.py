@@ -18,13 +18,16 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+from ..i18n import N_, _
+
 __all__ = [
     "CheckResult", "Status", "not_attempted", "is_placeholder", "check_number", "check_choice",
     "NotAttempted", "call_attempt", "code_check", "pick",
 ]
 
 Status = Literal["right", "wrong", "not attempted"]
-_PREFIX = {"right": "Right. ", "wrong": "Not quite. ", "not attempted": "Not attempted yet: "}
+_STATUS_WORDS = (N_("right"), N_("wrong"), N_("not attempted"))  # how pick() names a status
+_PREFIX = {"right": N_("Right. "), "wrong": N_("Not quite. "), "not attempted": N_("Not attempted yet: ")}
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,11 @@ class CheckResult:
         return self.correct
 
     def __str__(self) -> str:
-        return _PREFIX[self.status or "wrong"] + self.message
+        return _(_PREFIX[self.status or "wrong"]) + self.message
 
     def solution(self) -> str:
         """The expected answer and why: call it only when you want to see it."""
-        return "Solution: " + (self._solution or self.message)
+        return _("Solution: ") + (self._solution or self.message)
 
     def _repr_pretty_(self, p: object, cycle: bool) -> None:  # IPython display
         p.text(str(self))  # type: ignore[attr-defined]
@@ -63,19 +66,21 @@ def is_placeholder(answer: object) -> bool:
     return answer is Ellipsis or answer is None
 
 
-def not_attempted(what: str = "your answer") -> CheckResult:
-    """The verdict for an exercise whose placeholder is still in place."""
-    return CheckResult(False, f"replace the `...` with {what}, then run the cell again.", "not attempted")
+def not_attempted(what: str = "") -> CheckResult:
+    """The verdict for an exercise whose placeholder is still in place (``what``: e.g. "a number")."""
+    what = what or _("your answer")
+    return CheckResult(False, _("replace the `...` with {what}, then run the cell again.").format(what=what),
+                       "not attempted")
 
 
 def _magnitude_hint(value: float, expected: float) -> str:
     if expected == 0 or value == 0 or (value > 0) != (expected > 0):
-        return "Check the sign and the terms you included."
+        return _("Check the sign and the terms you included.")
     ratio = abs(value / expected)
     k = round(math.log10(ratio)) if ratio > 0 else 0
     if abs(k) >= 1:
-        return f"You are off by about a factor of 10^{abs(k)}: check units and which terms you counted."
-    return "You are within a factor of 10: check the smaller terms."
+        return _("You are off by about a factor of 10^{k}: check units and which terms you counted.").format(k=abs(k))
+    return _("You are within a factor of 10: check the smaller terms.")
 
 
 def check_number(
@@ -89,16 +94,17 @@ def check_number(
 ) -> CheckResult:
     """Compare a numeric answer with the computed value (see the module's rules for ``why`` and ``hint``)."""
     if is_placeholder(answer):
-        return not_attempted("a number")
+        return not_attempted(_("a number"))
     solution = f"{_fmt(expected)}. {why}".strip()
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return CheckResult(False, f"expected a number, got {answer!r}. {hint}".strip(), _solution=solution)
+        message = _("expected a number, got {answer}.").format(answer=repr(answer))
+        return CheckResult(False, f"{message} {hint}".strip(), _solution=solution)
     if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
         return CheckResult(True, f"{_fmt(value)}. {why}".strip(), _solution=solution)
-    direction = "too high" if value > expected else "too low"
-    message = f"{_fmt(value)} is {direction}. {_magnitude_hint(value, expected)} {hint}".strip()
+    verdict = _("{value} is too high.") if value > expected else _("{value} is too low.")
+    message = f"{verdict.format(value=_fmt(value))} {_magnitude_hint(value, expected)} {hint}".strip()
     return CheckResult(False, message, _solution=solution)
 
 
@@ -112,14 +118,15 @@ def check_choice(
 ) -> CheckResult:
     """Check a multiple-choice answer; an answer outside ``options`` is named as such, a wrong one gets ``hint``."""
     if is_placeholder(answer):
-        return not_attempted(f"one of {options}")
+        return not_attempted(_("one of {options}").format(options=options))
     solution = f"{expected!r}. {why}".strip()
     if answer not in options:
-        return CheckResult(False, f"{answer!r} is not one of the options {options}.", _solution=solution)
+        return CheckResult(False, _("{answer} is not one of the options {options}.").format(answer=repr(answer), options=options),
+                           _solution=solution)
     if answer == expected:
         return CheckResult(True, why or f"{answer!r}.", _solution=solution)
-    return CheckResult(False, f"{answer!r} is not the answer. {hint or 'Reread the question and try another option.'}",
-                       _solution=solution)
+    message = _("{answer} is not the answer.").format(answer=repr(answer))
+    return CheckResult(False, f"{message} {hint or _('Reread the question and try another option.')}", _solution=solution)
 
 
 # --- code exercises ---------------------------------------------------------------------------------
@@ -163,22 +170,25 @@ def code_check(
         try:
             solution = "\n" + textwrap.dedent(inspect.getsource(reference))
         except (OSError, TypeError):
-            solution = f"see {getattr(reference, '__module__', '')}.{getattr(reference, '__qualname__', '')}"
+            solution = _("see {name}").format(name=f"{getattr(reference, '__module__', '')}.{getattr(reference, '__qualname__', '')}")
     try:
         hint = run()
     except NotAttempted:
-        return CheckResult(False, f"fill in {what}, then run the cell again.", "not attempted", _solution=solution)
+        return CheckResult(False, _("fill in {what}, then run the cell again.").format(what=what), "not attempted",
+                           _solution=solution)
     except Exception as exc:  # the learner's code failed: name the error, not the answer
-        return CheckResult(False, f"{what} raised {type(exc).__name__}: {exc}", _solution=solution)
+        return CheckResult(False, _("{what} raised {error}: {message}").format(what=what, error=type(exc).__name__, message=exc),
+                           _solution=solution)
     if hint:
         return CheckResult(False, hint, _solution=solution)
-    return CheckResult(True, f"{what} behaves like the reference.", _solution=solution)
+    return CheckResult(True, _("{what} behaves like the reference.").format(what=what), _solution=solution)
 
 
-def pick(result: CheckResult, yours: Any, reference: Any, what: str = "your code") -> Any:
+def pick(result: CheckResult, yours: Any, reference: Any, what: str = "") -> Any:
     """Later cells use the learner's code when it passed its check, the reference otherwise (and say which)."""
+    what = what or _("your code")
     if result.correct:
-        print(f"Using {what}.")
+        print(_("Using {what}.").format(what=what))
         return yours
-    print(f"Using the reference implementation instead of {what} ({result.status}).")
+    print(_("Using the reference implementation instead of {what} ({status}).").format(what=what, status=_(result.status or "wrong")))
     return reference
