@@ -38,6 +38,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ZH_NOTEBOOKS = sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))  # the Chinese edition (tools/zh_sync.py)
+ALL_NOTEBOOKS = NOTEBOOKS + ZH_NOTEBOOKS
 WIDGET_MODULES = sorted(p for p in (ROOT / "resnet_lab" / "widgets").glob("*.py") if p.name != "__init__.py")
 PACKAGE_FILES = sorted((ROOT / "resnet_lab").rglob("*.py"))
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -98,27 +100,35 @@ def first_cell(path: Path, cell_type: str) -> str:
     return next(source(c) for c in load(path)["cells"] if c["cell_type"] == cell_type)
 
 
-def expected_first_cell() -> str:
-    return FIRST_CELL.format(repo_url=repo_url())
+def expected_first_cell(path: Path | None = None) -> str:
+    """FIRST_CELL; in a Chinese notebook with the line that switches the package's messages to Chinese."""
+    cell = FIRST_CELL.format(repo_url=repo_url())
+    if path is not None and path.parent.name == "zh":
+        cell = cell.replace("%matplotlib inline\n", "%matplotlib inline\n%env RESNET_LAB_LANG=zh\n", 1)
+    return cell
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT / "notebooks").as_posix()
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[_rel(p) for p in ALL_NOTEBOOKS])
 def test_every_notebook_opens_with_the_first_cell(path: Path) -> None:
-    assert first_cell(path, "code") == expected_first_cell(), (
+    assert first_cell(path, "code") == expected_first_cell(path), (
         f"{path.name}: the first code cell must be FIRST_CELL of tests/test_colab_bootstrap.py:\n"
-        f"{expected_first_cell()}")
+        f"{expected_first_cell(path)}")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[_rel(p) for p in ALL_NOTEBOOKS])
 def test_every_notebook_has_a_colab_badge_for_itself(path: Path) -> None:
-    own = f"https://colab.research.google.com/github/{github_slug()}/blob/main/notebooks/{path.name}"
+    own = f"https://colab.research.google.com/github/{github_slug()}/blob/main/notebooks/{_rel(path)}"
     badge = f"[![Open In Colab]({BADGE_IMAGE})]({own})"
     assert badge in first_cell(path, "markdown"), f"{path.name}: the first markdown cell lacks {badge}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[_rel(p) for p in ALL_NOTEBOOKS])
 def test_notebook_links_to_github_and_colab_use_the_one_repository(path: Path) -> None:
-    names = {p.name for p in NOTEBOOKS}
+    names = {_rel(p) for p in ALL_NOTEBOOKS}
     for i, cell in enumerate(load(path)["cells"]):
         text = source(cell)
         for slug in re.findall(r"(?<![\w.])github\.com/([\w.-]+/[\w.-]+)", text):

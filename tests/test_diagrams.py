@@ -22,6 +22,7 @@ from resnet_lab.models import PAPER_IMAGENET_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ZH_NOTEBOOKS = sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))  # the Chinese edition: zh/NAME.png
 AGREED = ("plain_vs_residual", "basic_block", "shortcut_options", "gradient_paths", "bottleneck",
           "cifar_resnet_layout", "imagenet_resnet_layout", "preact_block", "variant_blocks", "zero_init_bn")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -292,8 +293,10 @@ def test_an_attachment_with_the_same_pixels_is_up_to_date(tmp_path: Path) -> Non
 
 def test_write_puts_every_diagram_in_a_folder(tmp_path: Path) -> None:
     paths = tool.write(tmp_path / "pngs")
-    assert [p.name for p in paths] == [f"{n}.png" for n in NAMES]
-    assert all(p.read_bytes() == first_render(p.stem) for p in paths)
+    assert [p.relative_to(tmp_path / "pngs").as_posix() for p in paths] == (
+        [f"{n}.png" for n in NAMES] + [f"zh/{n}.png" for n in NAMES])
+    assert all(p.read_bytes() == first_render(p.stem) for p in paths[: len(NAMES)])
+    assert all(p.read_bytes() == tool.png(f"zh/{p.stem}") for p in paths[len(NAMES):])
     assert tool.main(["write", str(tmp_path / "cli")]) == 0
     assert all(filecmp.cmp(tmp_path / "cli" / p.name, p, shallow=False) for p in paths)
 
@@ -308,14 +311,30 @@ def test_docs_diagrams_are_fresh(name: str) -> None:
         f"{path} is not a fresh render: run `python tools/diagrams.py write`"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_docs_chinese_diagrams_are_fresh_and_translated(name: str) -> None:
+    path = tool.DOCS / "zh" / f"{name}.png"
+    assert path.is_file(), f"{path} missing: run `python tools/diagrams.py write`"
+    assert tool.same_image(path.read_bytes(), tool.png(f"zh/{name}")), \
+        f"{path} is not a fresh render: run `python tools/diagrams.py write`"
+    words = diagrams.translation(name, "zh")  # every label is in the catalogue (tests/test_i18n.py)
+    assert any(zh != en for en, zh in words.items()), f"{name}: no label is translated"
+
+
 def test_docs_diagrams_holds_only_diagrams() -> None:
-    assert sorted(p.name for p in tool.DOCS.iterdir()) == sorted(f"{n}.png" for n in NAMES)
+    assert sorted(p.name for p in tool.DOCS.iterdir()) == sorted([f"{n}.png" for n in NAMES] + ["zh"])
+    assert sorted(p.name for p in (tool.DOCS / "zh").iterdir()) == sorted(f"{n}.png" for n in NAMES)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS + ZH_NOTEBOOKS,
+                         ids=[p.relative_to(ROOT / "notebooks").as_posix() for p in NOTEBOOKS + ZH_NOTEBOOKS])
 def test_notebook_diagrams_are_linked_and_up_to_date(path: Path) -> None:
     problems = tool.check([path])
     assert not problems, "run `python tools/diagrams.py link notebooks/*.ipynb`:\n" + "\n".join(problems)
+    names = tool.used_names(nbformat.read(path, as_version=nbformat.NO_CONVERT))
+    chinese = path.parent.name == "zh"
+    wrong = [n for n in names if n.startswith("zh/") != chinese]
+    assert not wrong, f"{path.name}: a {'Chinese' if chinese else 'English'} lesson shows {wrong}"
 
 
 def test_every_diagram_is_used_by_a_lesson() -> None:

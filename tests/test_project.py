@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ZH_NOTEBOOKS = sorted((ROOT / "notebooks" / "zh").glob("*.ipynb"))  # the Chinese edition
 
 
 def _pyproject() -> dict:
@@ -97,7 +98,8 @@ def test_files_named_in_docs_and_tools_exist() -> None:
     assert not missing, missing
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS + ZH_NOTEBOOKS,
+                         ids=[p.relative_to(ROOT / "notebooks").as_posix() for p in NOTEBOOKS + ZH_NOTEBOOKS])
 def test_notebook_hygiene(path: Path) -> None:
     nb = json.loads(path.read_text())
     assert "widgets" not in nb.get("metadata", {}), "stored widget state"
@@ -126,6 +128,7 @@ def test_notebooks_are_ordered() -> None:
     assert lessons and lessons[0] == "00_start_here.ipynb"
     assert [n[:2] for n in lessons] == [f"{i:02d}" for i in range(len(lessons))], "lessons are numbered 00, 01, ... without gaps"
     assert [n[:2] for n in appendices] == [f"{90 + i}" for i in range(len(appendices))], "appendices are numbered 90, 91, ..."
+    assert [p.name for p in ZH_NOTEBOOKS] == names, "notebooks/zh/ holds every lesson, by the English name"
 
 
 def test_importing_the_package_prints_nothing_and_keeps_the_rng() -> None:

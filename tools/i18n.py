@@ -77,12 +77,12 @@ def extract(package: Path = PACKAGE) -> tuple[dict[str, list[str]], list[str]]:
     found: dict[str, list[str]] = {}
     problems: list[str] = []
     for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(ROOT).as_posix()
+        rel = path.relative_to(package.parent).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS):
                 continue
-            if rel == "resnet_lab/i18n.py":
+            if path.name == "i18n.py" and path.parent == package:
                 continue
             arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -252,14 +252,14 @@ def problems(package: Path = PACKAGE, po: Path = PO, mo: Path = MO, font: Path =
     for msgid in entries.keys() - found.keys():
         out.append(f"stale (no longer in the source): {msgid!r} -- run `python tools/i18n.py update`")
     if not mo.is_file() or mo.read_bytes() != compile_mo(entries):
-        out.append(f"{mo.relative_to(ROOT)} is not the compiled catalogue -- run `python tools/i18n.py compile`")
+        out.append(f"{mo.name} is not the compiled catalogue -- run `python tools/i18n.py compile`")
     if font.is_file():
         missing = sorted(used_characters(entries) - font_characters(font))
         if missing:
             out.append(f"the bundled font lacks {len(missing)} characters ({''.join(missing[:20])}...) "
                        "-- run `python tools/i18n.py font`")
     else:
-        out.append(f"{font.relative_to(ROOT)} missing -- run `python tools/i18n.py font`")
+        out.append(f"{font.name} missing -- run `python tools/i18n.py font`")
     return out
 
 
