@@ -38,7 +38,7 @@ test-fast: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Every lesson in JupyterLab + headless Chromium: runs all cells, checks for errors, moves the depth
+# Every lesson (English, then Chinese) in JupyterLab + headless Chromium: runs all cells, checks for errors, moves the depth
 # sliders, saves screenshots to runs/browser/. Needs Debian's chromium (installed here when root).
 .PHONY: test-browser
 test-browser: $(STAMP)
@@ -53,3 +53,4 @@ test-browser: $(STAMP)
 	  fi; \
 	fi
 	RESNET_LAB_PROFILE=quick $(PY) tests/browser/run_lessons.py
+	RESNET_LAB_PROFILE=quick $(PY) tests/browser/run_lessons.py --dir notebooks/zh --out runs/browser/zh

@@ -2,17 +2,19 @@
 
     make test-browser                                   # all lessons
     .venv/bin/python tests/browser/run_lessons.py notebooks/01_degradation.ipynb
+    .venv/bin/python tests/browser/run_lessons.py --dir notebooks/zh --out runs/browser/zh   # the Chinese lessons
     .venv/bin/python tests/browser/run_lessons.py --self-test   # made-up notebooks that must fail
 
 nbval proves that cells execute; this proves that they *render* and *respond*. For each notebook it
 
 1. opens the lesson in JupyterLab (loopback, random port and token, ``RESNET_LAB_PROFILE=quick``),
 2. runs all cells and waits until the kernel has finished,
-3. fails on any error output, any code cell left unexecuted, any "Error displaying widget", any
+3. fails on any error output (matplotlib's "Glyph ... missing from font" warning too: a plot with empty
+   boxes where Chinese text should be), any code cell left unexecuted, any "Error displaying widget", any
    widget view that never rendered, any blank output image and any diagram image that did not load
    (requests to ``resnet_lab.diagrams.DIAGRAM_URL`` are answered from the local ``docs/diagrams/``, so the
    lessons show their diagrams offline exactly as the notebooks reference them),
-4. in every cell with a slider whose label mentions "depth" (required in lessons 01 and 02), moves the
+4. in every cell with a slider whose label mentions "depth" or "深度" (required in lessons 01 and 02), moves the
    slider with the keyboard and checks that the plot is redrawn (the image changes and is not blank
    or cut off) and that exactly one plot remains in that widget's output (no stacking),
 5. saves screenshots (whole notebook, every widget cell, the depth widgets before/after) for a person
@@ -209,7 +211,7 @@ JS_DOM_PROBLEMS = """() => {
   cells.forEach((cell, i) => {
     for (const el of cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
       const t = el.innerText;
-      if (/Traceback|Error|Exception/.test(t)) out.push(`cell ${i}: stderr: ${t.trim().slice(0, 400)}`);
+      if (/Traceback|Error|Exception|missing from font/.test(t)) out.push(`cell ${i}: stderr: ${t.trim().slice(0, 400)}`);
     }
     if (/Error displaying widget|Error rendering output|Failed to load model class/.test(cell.innerText))
       out.push(`cell ${i}: widget error: ${cell.innerText.match(/(Error displaying widget|Error rendering output|Failed to load model class)[^\\n]*/)[0]}`);
@@ -238,7 +240,7 @@ JS_DEPTH_SLIDERS = """() => {
     cell.querySelectorAll('.widget-slider, .widget-hslider').forEach((s, j) => {
       const label = (s.querySelector('.widget-label') || {innerText: ''}).innerText.trim();
       labels.push(label);
-      if (/depth/i.test(label)) found.push({cell: i, index: j, label});
+      if (/depth|深度/i.test(label)) found.push({cell: i, index: j, label});
     });
   });
   return {found, labels};
@@ -281,7 +283,7 @@ def serve_diagram(route: Any) -> None:
     """Answer a request under DIAGRAM_URL with the file of that name in docs/diagrams (404 if none)."""
     name = route.request.url[len(DIAGRAM_URL):].split("?")[0].split("#")[0]
     path = DIAGRAMS_DIR / name
-    if re.fullmatch(r"[\w.-]+\.png", name) and path.is_file():
+    if re.fullmatch(r"(?:zh/)?[\w.-]+\.png", name) and path.is_file():
         route.fulfill(status=200, content_type="image/png", body=path.read_bytes())
     else:
         route.fulfill(status=404, content_type="text/plain", body=f"{name} is not in {DIAGRAMS_DIR}")
