@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import shutil
 import string
 import struct
@@ -92,12 +93,21 @@ def extract(package: Path = PACKAGE) -> tuple[dict[str, list[str]], list[str]]:
             else:
                 problems.append(f"{rel}:{node.lineno}: {node.func.id}() needs one string literal "
                                  "(use named {fields} and .format(), not an f-string or a variable)")
+    for label, names in _diagram_labels().items():
+        found.setdefault(label, []).extend(f"diagram {name}" for name in names)
+    return found, problems
+
+
+@functools.lru_cache(maxsize=1)
+def _diagram_labels() -> dict[str, list[str]]:
+    """``{label: [diagram, ...]}``: the words the diagrams draw (drawing them takes a few seconds)."""
     from resnet_lab.diagrams import NAMES, labels_of
 
+    labels: dict[str, list[str]] = {}
     for name in NAMES:
         for label in labels_of(name):
-            found.setdefault(label, []).append(f"diagram {name}")
-    return found, problems
+            labels.setdefault(label, []).append(name)
+    return labels
 
 
 # --- the .po format ----------------------------------------------------------------------------------
