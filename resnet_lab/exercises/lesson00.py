@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..models import BasicBlock, make_shortcut
 from .core import CheckResult, call_attempt, code_check
 
@@ -42,25 +43,26 @@ def check_residual_forward(fn: Callable[[Tensor, Callable[[Tensor], Tensor]], Te
             want, f = block(x), block.branch(x)
             got = call_attempt(fn, x.clone(), block.branch)
         if not isinstance(got, Tensor):
-            return f"return a tensor (the block's output), not a {type(got).__name__}."
+            return _("return a tensor (the block's output), not a {type}.").format(type=type(got).__name__)
         got = got.detach()
         if got.shape != want.shape:
-            return f"your output has shape {tuple(got.shape)}; a block without downsampling keeps the input's shape."
+            return _("your output has shape {shape}; a block without downsampling keeps the input's shape.").format(
+                shape=tuple(got.shape))
         if _close(got, want):
             return None
         if _close(got, torch.relu(f)) or _close(got, f):
-            return "the output ignores the shortcut: the input x has to be added to the branch's output."
+            return _("the output ignores the shortcut: the input x has to be added to the branch's output.")
         if _close(got, torch.relu(x)) or _close(got, x):
-            return "the output ignores the branch: call branch(x) and add its output to x."
+            return _("the output ignores the branch: call branch(x) and add its output to x.")
         if _close(got, torch.relu(f) + x) or _close(got, f + torch.relu(x)):
-            return "ReLU applied before the addition: in the paper's block the ReLU comes after F(x) + x."
+            return _("ReLU applied before the addition: in the paper's block the ReLU comes after F(x) + x.")
         if _close(got, f + x):
-            return "no ReLU after the addition: the paper's block ends with relu(F(x) + x)."
+            return _("no ReLU after the addition: the paper's block ends with relu(F(x) + x).")
         if _close(got, torch.relu(f - x)) or _close(got, torch.relu(x - f)):
-            return "check the sign: the shortcut ADDS the input to the branch's output."
-        return "your output differs from the BasicBlock's with the same weights; write it as relu(branch(x) + x)."
+            return _("check the sign: the shortcut ADDS the input to the branch's output.")
+        return _("your output differs from the BasicBlock's with the same weights; write it as relu(branch(x) + x).")
 
-    return code_check("`residual_forward`", residual_forward_reference, run)
+    return code_check(_("`residual_forward`"), residual_forward_reference, run)
 
 
 def shortcut_a_reference(x: Tensor, out_channels: int, stride: int) -> Tensor:
@@ -83,34 +85,39 @@ def check_shortcut_a(fn: Callable[[Tensor, int, int], Tensor]) -> CheckResult:
             shortcut = make_shortcut(c_in, c_out, stride, "A")  # None: the identity (shape unchanged)
             want = x if shortcut is None else shortcut(x)
             got = call_attempt(fn, x.clone(), c_out, stride)
-            case = f"For {c_in} -> {c_out} channels, stride {stride}, a {side}x{side} input"
+            case = _("For {c_in} -> {c_out} channels, stride {stride}, a {side}x{side} input").format(
+                c_in=c_in, c_out=c_out, stride=stride, side=side)
             if not isinstance(got, Tensor):
-                return f"return a tensor, not a {type(got).__name__}."
+                return _("return a tensor, not a {type}.").format(type=type(got).__name__)
             got = got.detach()
             if _close(got, want):
                 continue
             n, c, h, w = want.shape
             if got.dim() != 4:
-                return f"{case} your output has {got.dim()} dimensions; keep (batch, channels, height, width)."
+                return _("{case} your output has {dims} dimensions; keep (batch, channels, height, width).").format(
+                    case=case, dims=got.dim())
             if got.shape[1] == c_in and c > c_in and (got.shape[2] == h + c - c_in or got.shape[3] == w + c - c_in):
-                return (f"{case} padding on the wrong dimension: F.pad's pairs start from the LAST dimension "
-                        "(width, then height, then channels).")
+                return _("{case} padding on the wrong dimension: F.pad's pairs start from the LAST dimension "
+                         "(width, then height, then channels).").format(case=case)
             if got.shape[2:] != want.shape[2:]:
                 if got.shape[2] != h and got.shape[3] != w:
-                    return f"{case} the shortcut's stride is wrong: the output must have the branch's height and width."
-                return f"{case} subsample both height and width: one of them has the wrong size."
+                    return _("{case} the shortcut's stride is wrong: the output must have the branch's height and width.").format(case=case)
+                return _("{case} subsample both height and width: one of them has the wrong size.").format(case=case)
             if got.shape[1] != c:
                 if got.shape[1] == c_in:
-                    return f"{case} the channels are not padded: option A appends zero channels up to out_channels."
-                return f"{case} the number of output channels is wrong: pad up to out_channels exactly."
+                    return _("{case} the channels are not padded: option A appends zero channels up to out_channels.").format(case=case)
+                return _("{case} the number of output channels is wrong: pad up to out_channels exactly.").format(case=case)
             sub = x[:, :, ::stride, ::stride]
             if _close(got[:, c - c_in:], sub) and c > c_in:
-                return f"{case} zeros on the wrong side: keep the input's channels first and append the zeros after them."
+                return _("{case} zeros on the wrong side: keep the input's channels first and append the zeros after them.").format(
+                    case=case)
             if stride > 1 and _close(got[:, :c_in], x[:, :, 1::stride, 1::stride]):
-                return f"{case} the shortcut's stride starts at the wrong pixel: keep pixels 0, stride, 2*stride, ..."
+                return _("{case} the shortcut's stride starts at the wrong pixel: keep pixels 0, stride, 2*stride, ...").format(
+                    case=case)
             if _close(got[:, :c_in], sub) and not torch.all(got[:, c_in:] == 0):
-                return f"{case} the appended channels must be zeros (option A adds no parameter and no signal)."
-            return f"{case} your output differs from option A's; subsample first, then pad the channel dimension."
+                return _("{case} the appended channels must be zeros (option A adds no parameter and no signal).").format(case=case)
+            return _("{case} your output differs from option A's; subsample first, then pad the channel dimension.").format(
+                case=case)
         return None
 
-    return code_check("`shortcut_a`", shortcut_a_reference, run)
+    return code_check(_("`shortcut_a`"), shortcut_a_reference, run)

@@ -14,6 +14,7 @@ from torch import Tensor
 from ..lessons.jacobians import jacobian
 from ..lessons.paths import path_counts
 from ..lessons.probing import calibrate_batchnorm
+from ..i18n import _
 from ..models import BasicBlock
 from .core import CheckResult, call_attempt, check_number, code_check
 
@@ -45,23 +46,23 @@ def check_block_jacobian(fn: Callable[[Tensor, Tensor], Tensor]) -> CheckResult:
         got = call_attempt(fn, J_F.clone(), mask.clone())
         if not isinstance(got, Tensor) or got.shape != want.shape:
             shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
-            return f"return a square matrix of the size of J_F; got {shape}."
+            return _("return a square matrix of the size of J_F; got {shape}.").format(shape=shape)
         got = got.detach().to(want.dtype)
         if torch.allclose(got, want, atol=1e-5):
             return None
         eye = torch.eye(J_F.shape[0])
         D = torch.diag(mask)
         if torch.allclose(got, J_F, atol=1e-5) or torch.allclose(got, D @ J_F, atol=1e-5):
-            return "the shortcut is missing: y = relu(x + F(x)) adds the identity I to the branch's Jacobian."
+            return _("the shortcut is missing: y = relu(x + F(x)) adds the identity I to the branch's Jacobian.")
         if torch.allclose(got, eye + J_F, atol=1e-5):
-            return "the ReLU after the addition is missing: where it is closed (mask 0) the row of the Jacobian is zero."
+            return _("the ReLU after the addition is missing: where it is closed (mask 0) the row of the Jacobian is zero.")
         if torch.allclose(got, (eye + J_F) @ D, atol=1e-5):
-            return "the mask is on the wrong side: the ReLU acts on the OUTPUT, so it zeroes rows, not columns."
+            return _("the mask is on the wrong side: the ReLU acts on the OUTPUT, so it zeroes rows, not columns.")
         if torch.allclose(got, D @ (eye + J_F.T), atol=1e-5) or torch.allclose(got, (D @ (eye + J_F)).T, atol=1e-5):
-            return "transposed: a Jacobian's rows are outputs and its columns inputs."
-        return "your matrix differs from autograd's Jacobian of the block."
+            return _("transposed: a Jacobian's rows are outputs and its columns inputs.")
+        return _("your matrix differs from autograd's Jacobian of the block.")
 
-    return code_check("`block_jacobian`", block_jacobian_reference, run)
+    return code_check(_("`block_jacobian`"), block_jacobian_reference, run)
 
 
 def paths_by_length_reference(slopes: Sequence[float]) -> list[float]:
@@ -104,35 +105,39 @@ def check_paths_by_length(fn: Callable[[list[float]], Sequence[float]]) -> Check
             try:
                 got = [float(v) for v in got]
             except (TypeError, ValueError):
-                return "return a list of numbers, one per path length."
+                return _("return a list of numbers, one per path length.")
             want = paths_by_length_reference(slopes)
-            case = f"For {n} blocks"
+            case = _("For {n} blocks").format(n=n)
             if len(got) != n + 1:
-                return f"{case} return {n} + 1 numbers: path lengths 0 (shortcuts only) to {n} (every branch)."
+                return _("{case} return {n} + 1 numbers: path lengths 0 (shortcuts only) to {n} (every branch).").format(
+                    case=case, n=n)
             if all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(got, want)):
                 if not math.isclose(sum(got), grad, rel_tol=1e-6):
-                    return f"{case} your lengths do not add up to the chain's derivative."  # pragma: no cover
+                    return _("{case} your lengths do not add up to the chain's derivative.").format(case=case)  # pragma: no cover
                 continue
             if all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(got, reversed(want))):
-                return f"{case} your list is reversed: entry k must be the paths through k branches (entry 0: no branch)."
+                return _("{case} your list is reversed: entry k must be the paths through k branches (entry 0: no branch).").format(
+                    case=case)
             if [round(v) for v in got] == path_counts(n):
-                return f"{case} you counted the paths: weight each path by the product of its branches' slopes."
+                return _("{case} you counted the paths: weight each path by the product of its branches' slopes.").format(case=case)
             if math.isclose(got[0], 0.0, abs_tol=1e-9) and all(
                     math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(got[1:], want[1:])):
-                return f"{case} the path through no branch (shortcuts only) is missing: it contributes 1."
+                return _("{case} the path through no branch (shortcuts only) is missing: it contributes 1.").format(case=case)
             if math.isclose(sum(got), grad, rel_tol=1e-6):
-                return f"{case} your total is right but its split over path lengths is not."
-            return (f"{case} your total is {'too high' if sum(got) > grad else 'too low'} compared with autograd's "
-                    "derivative of the chain.")
+                return _("{case} your total is right but its split over path lengths is not.").format(case=case)
+            return (_("{case} your total is too high compared with autograd's derivative of the chain.")
+                    if sum(got) > grad else
+                    _("{case} your total is too low compared with autograd's derivative of the chain.")).format(case=case)
         return None
 
-    return code_check("`paths_by_length`", paths_by_length_reference, run)
+    return code_check(_("`paths_by_length`"), paths_by_length_reference, run)
 
 
 def check_path_count(answer: int, n: int, k: int) -> CheckResult:
     """How many paths of length ``k`` (through exactly ``k`` branches) does a net of ``n`` blocks have?"""
     expected = path_counts(n)[k]
-    return check_number(answer, expected, why=f"a path picks which {k} of the {n} branches it goes through: C({n}, {k}).")
+    return check_number(answer, expected, why=_("a path picks which {k} of the {n} branches it goes through: C({n}, {k}).").format(
+        k=k, n=n))
 
 
 def check_stack_gradient(answer: float, derivative: float, blocks: int) -> CheckResult:
@@ -140,7 +145,8 @@ def check_stack_gradient(answer: float, derivative: float, blocks: int) -> Check
     expected = (1 + derivative) ** blocks
     return check_number(
         answer, expected, rel_tol=1e-3, abs_tol=1e-12,
-        why=f"each block multiplies the gradient by 1 + dF/dx = {1 + derivative:g}, so {blocks} blocks give ({1 + derivative:g})^{blocks}.",
+        why=_("each block multiplies the gradient by 1 + dF/dx = {gain}, so {blocks} blocks give ({gain})^{blocks}.").format(
+            gain=f"{1 + derivative:g}", blocks=blocks),
     )
 
 
@@ -151,5 +157,6 @@ def check_cancelling_scale(answer: float, slope: float) -> CheckResult:
     expected = -1.0 / slope  # the root of the block's gain 1 + s * slope
     return check_number(
         answer, expected, rel_tol=1e-3,
-        why=f"dy/dx = 1 + s * {slope:g} vanishes at s = -1/{slope:g}: then dF/dx = -1 and the branch cancels the +1.",
+        why=_("dy/dx = 1 + s * {slope} vanishes at s = -1/{slope}: then dF/dx = -1 and the branch cancels the +1.").format(
+            slope=f"{slope:g}"),
     )

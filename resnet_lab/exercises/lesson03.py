@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 
 from ..arithmetic import bottleneck_cost, imagenet_resnet_cost, make_block, variant_differences
+from ..i18n import _
 from ..models import Variant, count_parameters, validate_variant
 from .core import CheckResult, call_attempt, code_check, is_placeholder, not_attempted
 
@@ -25,36 +26,40 @@ def _check_count(answer: object, expected: int, why: str, hint: str) -> CheckRes
     """Exact integer comparison (a count is right or wrong, not close); ``why`` is shown only when right
     (or through ``solution()``); the placeholder ``...`` is "not attempted yet"."""
     if is_placeholder(answer):
-        return not_attempted("your count (a whole number)")
+        return not_attempted(_("your count (a whole number)"))
     solution = f"{expected:,}. {why}"
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return CheckResult(False, f"expected a whole number, got {answer!r}. {hint}", _solution=solution)
+        message = _("expected a whole number, got {answer}.").format(answer=repr(answer))
+        return CheckResult(False, f"{message} {hint}", _solution=solution)
     if value == expected:
         return CheckResult(True, solution, _solution=solution)
     shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
-    direction = "too high" if value > expected else "too low"
-    close = " but within 1%: a small term is off" if abs(value - expected) <= 0.01 * abs(expected) else ""
-    return CheckResult(False, f"you said {shown}: {direction}{close}. {hint}", _solution=solution)
+    close = abs(value - expected) <= 0.01 * abs(expected)
+    if value > expected:
+        verdict = _("you said {value}: too high but within 1%: a small term is off.") if close else _("you said {value}: too high.")
+    else:
+        verdict = _("you said {value}: too low but within 1%: a small term is off.") if close else _("you said {value}: too low.")
+    return CheckResult(False, f"{verdict.format(value=shown)} {hint}", _solution=solution)
 
 
 def check_resnet34_params(answer: int) -> CheckResult:
     """Exercise: the number of parameters of ResNet-34 (1000 classes), by hand."""
     cost = imagenet_resnet_cost("resnet34")
-    parts = ", ".join(f"{stage} {params:,}" for stage, (params, _) in cost.by_stage().items())
-    hint = ("Count stage by stage: the 3x3 convolutions (3*3*C_in*C_out each), the BN scale and shift (2C "
-            "each), the three 1x1 projection shortcuts with their BN, the stem and the fc layer with its bias.")
-    return _check_count(answer, cost.params, f"By stage: {parts}.", hint)
+    parts = ", ".join(f"{stage} {params:,}" for stage, (params, _macs) in cost.by_stage().items())
+    hint = _("Count stage by stage: the 3x3 convolutions (3*3*C_in*C_out each), the BN scale and shift (2C "
+             "each), the three 1x1 projection shortcuts with their BN, the stem and the fc layer with its bias.")
+    return _check_count(answer, cost.params, _("By stage: {parts}.").format(parts=parts), hint)
 
 
 def check_stem_macs(answer: int, input_size: int = 224) -> CheckResult:
     """Exercise: the multiply-adds of the 7x7, stride-2 stem convolution (3 -> 64 channels)."""
     layer = imagenet_resnet_cost("resnet18", input_size=input_size)["conv1"]
-    _, h, w = layer.out_shape
-    why = f"The output is {h}x{w}x64 and each value is a 7*7*3 = 147-term dot product: {h}*{w}*64*147."
-    hint = ("MACs = output height * output width * output channels * (multiply-adds per output value). "
-            "The stride halves the output size; the padding of 3 keeps the border.")
+    _channels, h, w = layer.out_shape
+    why = _("The output is {h}x{w}x64 and each value is a 7*7*3 = 147-term dot product: {h}*{w}*64*147.").format(h=h, w=w)
+    hint = _("MACs = output height * output width * output channels * (multiply-adds per output value). "
+             "The stride halves the output size; the padding of 3 keeps the border.")
     return _check_count(answer, layer.macs, why, hint)
 
 
@@ -66,11 +71,11 @@ def check_v15_extra_macs(answer: int, stage: int = 2) -> CheckResult:
     prefix = f"layer{stage}.0."
     pairs = [(a, b) for a, b in variant_differences("resnet50") if a.name.startswith(prefix)]
     extra = sum(b.macs - a.macs for a, b in pairs)
-    changed = ", ".join(a.name for a, _ in pairs)
-    why = (f"Only {changed} changes: in v1.5 this 1x1 runs on the full-resolution input, four times as many "
-           "positions as in v1; the 3x3 produces the same half-size output in both variants.")
-    hint = ("Compare layer by layer: which convolution sees a different output size when the stride moves? "
-            "The 3x3's output is half-size in both variants.")
+    changed = ", ".join(a.name for a, _b in pairs)
+    why = _("Only {changed} changes: in v1.5 this 1x1 runs on the full-resolution input, four times as many "
+            "positions as in v1; the 3x3 produces the same half-size output in both variants.").format(changed=changed)
+    hint = _("Compare layer by layer: which convolution sees a different output size when the stride moves? "
+             "The 3x3's output is half-size in both variants.")
     return _check_count(answer, extra, why, hint)
 
 
@@ -83,21 +88,21 @@ def check_costliest_stage(
     validate_variant(variant)
     index = 0 if quantity == "params" else 1
     if is_placeholder(answer):
-        return not_attempted("a stage name, e.g. \"layer1\"")
+        return not_attempted(_("a stage name, e.g. \"layer1\""))
     stages = imagenet_resnet_cost(name, variant=variant).by_stage()
     options = tuple(stages)
     if answer not in options:
-        return CheckResult(False, f"{answer!r} is not one of the options {options}.")
+        return CheckResult(False, _("{answer} is not one of the options {options}.").format(answer=repr(answer), options=options))
     best = max(stages, key=lambda s: stages[s][index])
-    what = "parameters" if quantity == "params" else "multiply-adds"
+    what = _("parameters") if quantity == "params" else _("multiply-adds")
     if answer != best:
-        return CheckResult(False, f"{answer} is not the stage with the most {what}. A 3x3 conv's weights grow with "
-                                  "channels squared and do not depend on the image size; its MACs also scale with "
-                                  "the pixels.")
+        return CheckResult(False, _("{answer} is not the stage with the most {what}. A 3x3 conv's weights grow with "
+                                    "channels squared and do not depend on the image size; its MACs also scale with "
+                                    "the pixels.").format(answer=answer, what=what))
     share = stages[best][index] / sum(v[index] for v in stages.values())
-    return CheckResult(True, f"{best} has {share:.0%} of the {what} of {name} ({variant}). A 3x3 conv's weights grow "
-                             "with channels squared and do not depend on the image size; its MACs also scale with "
-                             "the pixels.")
+    return CheckResult(True, _("{best} has {share} of the {what} of {name} ({variant}). A 3x3 conv's weights grow "
+                               "with channels squared and do not depend on the image size; its MACs also scale with "
+                               "the pixels.").format(best=best, share=f"{share:.0%}", what=what, name=name, variant=variant))
 
 
 # --- code exercises: the bottleneck block's parameters and multiply-adds ---------------------------------
@@ -149,29 +154,33 @@ def check_bottleneck_params(fn: Callable[[int, int, int], int]) -> CheckResult:
                 continue
             out = 4 * planes
             projection = stride != 1 or inplanes != out
-            case = f"for inplanes={inplanes}, planes={planes}, stride={stride}"
+            case = _("for inplanes={inplanes}, planes={planes}, stride={stride}").format(
+                inplanes=inplanes, planes=planes, stride=stride)
             bn = 2 * (planes + planes + out + (out if projection else 0))
             if projection and got == want - inplanes * out - 2 * out:
-                return (f"{case} you forgot the projection shortcut: where the channels or the size change, the "
-                        "shortcut is a 1x1 convolution followed by its own BN.")
+                return _("{case} you forgot the projection shortcut: where the channels or the size change, the "
+                         "shortcut is a 1x1 convolution followed by its own BN.").format(case=case)
             if projection and got == want - 2 * out:
-                return f"{case} the projection shortcut's BN is missing: it has a scale and a shift per channel too."
+                return _("{case} the projection shortcut's BN is missing: it has a scale and a shift per channel too.").format(
+                    case=case)
             if got == want - bn:
-                return f"{case} you left out BatchNorm: each BN learns a scale and a shift per channel."
+                return _("{case} you left out BatchNorm: each BN learns a scale and a shift per channel.").format(case=case)
             if got == want - bn // 2:
-                return f"{case} BatchNorm learns two numbers per channel (scale and shift), not one."
+                return _("{case} BatchNorm learns two numbers per channel (scale and shift), not one.").format(case=case)
             if got == want + bn:
-                return (f"{case} you counted BN's running mean and variance: they are buffers, not trained "
-                        "parameters.")
+                return _("{case} you counted BN's running mean and variance: they are buffers, not trained "
+                         "parameters.").format(case=case)
             if got == want + planes + planes + out + (out if projection else 0):
-                return f"{case} you gave the convolutions a bias: ResNet convolutions have none (the BN after them shifts)."
+                return _("{case} you gave the convolutions a bias: ResNet convolutions have none (the BN after them shifts).").format(
+                    case=case)
             if not projection and got > want:
-                return (f"{case} your count is too high: here the input already has planes*4 channels and stride 1, "
-                        "so the shortcut is the identity, with no parameters.")
-            return f"{case} your count is {'too high' if got > want else 'too low'}; count the block layer by layer."
+                return _("{case} your count is too high: here the input already has planes*4 channels and stride 1, "
+                         "so the shortcut is the identity, with no parameters.").format(case=case)
+            return (_("{case} your count is too high; count the block layer by layer.") if got > want
+                    else _("{case} your count is too low; count the block layer by layer.")).format(case=case)
         return None
 
-    return code_check("`bottleneck_params`", bottleneck_params_reference, run)
+    return code_check(_("`bottleneck_params`"), bottleneck_params_reference, run)
 
 
 def check_bottleneck_macs(fn: Callable[[int, int, int, int], int]) -> CheckResult:
@@ -185,7 +194,8 @@ def check_bottleneck_macs(fn: Callable[[int, int, int, int], int]) -> CheckResul
             want = cost.macs
             if got == want:
                 continue
-            case = f"for inplanes={inplanes}, planes={planes}, size={size}, stride={stride}"
+            case = _("for inplanes={inplanes}, planes={planes}, size={size}, stride={stride}").format(
+                inplanes=inplanes, planes=planes, size=size, stride=stride)
             projection = [layer.macs for layer in cost if layer.name == "downsample.0"]
             bn_values = sum(layer.out_shape[0] * layer.out_shape[1] * layer.out_shape[2] for layer in cost if layer.kind == "bn")
             v1 = bottleneck_cost(inplanes, planes, size, stride, stride_in_1x1=True).macs
@@ -193,22 +203,24 @@ def check_bottleneck_macs(fn: Callable[[int, int, int, int], int]) -> CheckResul
             at_input = size * size * (inplanes * planes + 9 * planes * planes + planes * out
                                       + (inplanes * out if projection else 0))
             if got == 2 * want:
-                return f"{case} you counted FLOPs (a multiply and an add): count multiply-adds, one per weight per output position."
+                return _("{case} you counted FLOPs (a multiply and an add): count multiply-adds, one per weight per output "
+                         "position.").format(case=case)
             if projection and got == want - projection[0]:
-                return f"{case} you forgot the projection shortcut: a strided 1x1 convolution that also costs MACs."
+                return _("{case} you forgot the projection shortcut: a strided 1x1 convolution that also costs MACs.").format(case=case)
             if got in (want + bn_values, want + 2 * bn_values, want + 4 * bn_values):
-                return (f"{case} you counted BatchNorm: like the paper, count only the multiply-adds of the "
-                        "convolutions (BN, ReLU and the addition are left out).")
+                return _("{case} you counted BatchNorm: like the paper, count only the multiply-adds of the "
+                         "convolutions (BN, ReLU and the addition are left out).").format(case=case)
             if stride > 1 and got == v1:
-                return (f"{case} you put the stride on the first 1x1 (the paper's v1): this exercise uses torchvision's "
-                        "v1.5, where the 3x3 downsamples and the first 1x1 runs at the input's resolution.")
+                return _("{case} you put the stride on the first 1x1 (the paper's v1): this exercise uses torchvision's "
+                         "v1.5, where the 3x3 downsamples and the first 1x1 runs at the input's resolution.").format(case=case)
             if stride > 1 and got == at_input:
-                return (f"{case} the spatial size after the stride is wrong: the strided 3x3, the last 1x1 and the "
-                        "projection all produce a map of side size // stride.")
+                return _("{case} the spatial size after the stride is wrong: the strided 3x3, the last 1x1 and the "
+                         "projection all produce a map of side size // stride.").format(case=case)
             if stride > 1 and got > want:
-                return (f"{case} your count is too high: check the spatial size of each layer's output after the "
-                        "stride (the first 1x1 runs before it, the rest after it).")
-            return f"{case} your count is {'too high' if got > want else 'too low'}; count the block layer by layer."
+                return _("{case} your count is too high: check the spatial size of each layer's output after the "
+                         "stride (the first 1x1 runs before it, the rest after it).").format(case=case)
+            return (_("{case} your count is too high; count the block layer by layer.") if got > want
+                    else _("{case} your count is too low; count the block layer by layer.")).format(case=case)
         return None
 
-    return code_check("`bottleneck_macs`", bottleneck_macs_reference, run)
+    return code_check(_("`bottleneck_macs`"), bottleneck_macs_reference, run)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import N_, _
 from ..lessons.training_loop import PAPER_BATCH, PAPER_ITERATIONS, PAPER_TRAIN_IMAGES, SPLIT_TRAIN_IMAGES, paper_epochs
 from ..models import cifar_resnet
 from ..train.schedule import param_groups
@@ -30,17 +31,19 @@ def check_paper_epochs(answer: float, *, iterations: int = PAPER_ITERATIONS, bat
     """How many epochs over the paper's 50k training images are its 64k iterations of batch 128?
     (:func:`resnet_lab.lessons.training_loop.paper_epochs`, the value the lesson prints afterwards.)"""
     expected = paper_epochs(iterations, batch_size, n_train)
-    hint = "Epochs = images seen / images per epoch; images seen = iterations x batch size."
+    hint = _("Epochs = images seen / images per epoch; images seen = iterations x batch size.")
     try:
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = None
     if n_train == PAPER_TRAIN_IMAGES and value is not None and abs(value - paper_epochs(iterations, batch_size, SPLIT_TRAIN_IMAGES)) <= 1:
-        hint = ("That is the count over the 45k split, on which the paper chose its schedule; its reported "
-                "models train on all 50,000 images.")
-    return check_number(answer, expected, abs_tol=1.0, hint=hint, why=(
-        f"{iterations:,} steps x {batch_size} images = {iterations * batch_size:,} images, divided by "
-        f"{n_train:,} images per epoch = {expected:.1f} epochs (an answer within 1 counts)."))
+        hint = _("That is the count over the 45k split, on which the paper chose its schedule; its reported "
+                 "models train on all 50,000 images.")
+    return check_number(answer, expected, abs_tol=1.0, hint=hint, why=_(
+        "{iterations} steps x {batch_size} images = {images} images, divided by "
+        "{n_train} images per epoch = {epochs} epochs (an answer within 1 counts).").format(
+            iterations=f"{iterations:,}", batch_size=batch_size, images=f"{iterations * batch_size:,}",
+            n_train=f"{n_train:,}", epochs=f"{expected:.1f}"))
 
 
 def check_no_decay_count(answer: int, model: nn.Module) -> CheckResult:
@@ -48,18 +51,19 @@ def check_no_decay_count(answer: int, model: nn.Module) -> CheckResult:
     groups = param_groups(model, 1e-4, decay_bn_and_bias=False)
     expected = sum(p.numel() for p in groups[1]["params"])
     n_bn = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-    return check_number(answer, expected, hint="Count 2 numbers per channel of every BN layer, plus the classifier's bias.",
-                        why=(f"every BatchNorm layer has a scale and a shift per channel ({n_bn} BN layers here), and "
-                             f"the classifier has one bias per class; together {expected:,} of "
-                             f"{sum(p.numel() for p in model.parameters()):,} parameters."))
+    return check_number(answer, expected, hint=_("Count 2 numbers per channel of every BN layer, plus the classifier's bias."),
+                        why=_("every BatchNorm layer has a scale and a shift per channel ({n_bn} BN layers here), and "
+                              "the classifier has one bias per class; together {expected} of "
+                              "{total} parameters.").format(n_bn=n_bn, expected=f"{expected:,}",
+                                                            total=f"{sum(p.numel() for p in model.parameters()):,}"))
 
 
 def check_selection_split(answer: str) -> CheckResult:
     """Which split may be used to choose the checkpoint (or any hyper-parameter)?"""
-    return check_choice(answer, "validation", ("train", "validation", "test"), why=(
+    return check_choice(answer, "validation", ("train", "validation", "test"), why=_(
         "choices are made on held-out validation images; the training loss is biased by fitting, and a test set "
         "used for choosing stops being an unbiased estimate of the error on new images."),
-        hint="Which images has the model not been trained on, and are still allowed to influence choices?")
+        hint=_("Which images has the model not been trained on, and are still allowed to influence choices?"))
 
 
 # --- code exercise 1: one SGD step -------------------------------------------------------------------
@@ -82,7 +86,7 @@ def _step_setup(seed: int = 0) -> tuple[nn.Module, torch.optim.Optimizer, Tensor
         torch.manual_seed(seed)
         model = cifar_resnet(8, width=4)
         opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, weight_decay=5e-4)
-        for _ in range(2):  # two earlier steps: momentum buffers, then gradients left behind
+        for _step in range(2):  # two earlier steps: momentum buffers, then gradients left behind
             x0, y0 = torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
             opt.zero_grad()
             F.cross_entropy(model(x0), y0).backward()
@@ -116,14 +120,14 @@ def _variant_step(kind: str, lr: float) -> Tensor:
 
 
 _STEP_HINTS = {
-    "no zero_grad": "the previous step's gradients were still in .grad and got added to this step's: call "
-                    "optimizer.zero_grad() before loss.backward().",
-    "zero_grad late": "you cleared the gradients after loss.backward(), so the step did not use them: zero them "
-                      "before backward.",
-    "old lr": "the step used the optimizer's old learning rate: set group['lr'] = lr in every "
-              "optimizer.param_groups entry before optimizer.step() (the schedule changes it every step).",
-    "eval mode": "the forward pass ran with BatchNorm in eval mode (the model comes back from an evaluation): "
-                 "call model.train() first, so BN uses the batch's statistics.",
+    "no zero_grad": N_("the previous step's gradients were still in .grad and got added to this step's: call "
+                       "optimizer.zero_grad() before loss.backward()."),
+    "zero_grad late": N_("you cleared the gradients after loss.backward(), so the step did not use them: zero them "
+                         "before backward."),
+    "old lr": N_("the step used the optimizer's old learning rate: set group['lr'] = lr in every "
+                 "optimizer.param_groups entry before optimizer.step() (the schedule changes it every step)."),
+    "eval mode": N_("the forward pass ran with BatchNorm in eval mode (the model comes back from an evaluation): "
+                    "call model.train() first, so BN uses the batch's statistics."),
 }
 
 
@@ -141,22 +145,23 @@ def check_train_step(fn: Callable[[nn.Module, Tensor, Tensor, torch.optim.Optimi
         ref_loss = train_step_reference(ref_model, rx, ry, ref_opt, lr)
         want = _flat(ref_model)
         if torch.equal(after, before):
-            return "the weights did not change: after loss.backward(), optimizer.step() applies the update."
+            return _("the weights did not change: after loss.backward(), optimizer.step() applies the update.")
         if not torch.allclose(after, want, rtol=1e-5, atol=1e-6):
             for kind, hint in _STEP_HINTS.items():
                 if torch.allclose(after, _variant_step(kind, lr), rtol=1e-5, atol=1e-6):
-                    return hint
-            return ("the weights after your step differ from one SGD step on this batch: forward, loss, "
-                    "zero_grad, backward, step, in that order, once.")
+                    return _(hint)
+            return _("the weights after your step differ from one SGD step on this batch: forward, loss, "
+                     "zero_grad, backward, step, in that order, once.")
         try:
             value = float(loss.detach() if isinstance(loss, Tensor) else loss)  # type: ignore[arg-type]
         except (TypeError, ValueError, RuntimeError):
-            return f"the weights are right; return the batch's loss as a number or a 1-element tensor, not {type(loss).__name__}."
+            return _("the weights are right; return the batch's loss as a number or a 1-element tensor, not {type}.").format(
+                type=type(loss).__name__)
         if abs(value - float(ref_loss)) > 1e-5 * max(1.0, abs(float(ref_loss))):
-            return "the weights are right, but the returned loss is not this batch's loss before the update."
+            return _("the weights are right, but the returned loss is not this batch's loss before the update.")
         return None
 
-    return code_check("`train_step`", train_step_reference, run)
+    return code_check(_("`train_step`"), train_step_reference, run)
 
 
 # --- code exercise 2: the evaluation pass --------------------------------------------------------------
@@ -205,19 +210,19 @@ def check_evaluate(fn: Callable[[nn.Module, Sequence[tuple[Tensor, Tensor]]], ob
         stats_before = [b.clone() for b in model.buffers()]
         out = call_attempt(fn, model, batches)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
-            return "return two numbers: (mean loss, accuracy)."
+            return _("return two numbers: (mean loss, accuracy).")
         loss, acc = out
         if isinstance(loss, Tensor) and loss.requires_grad:
-            return "your loss still carries a graph: evaluate under torch.no_grad() (nothing is trained here)."
+            return _("your loss still carries a graph: evaluate under torch.no_grad() (nothing is trained here).")
         loss, acc = float(loss), float(acc)  # type: ignore[arg-type]
         changed = any(not torch.equal(a, b) for a, b in zip(stats_before, model.buffers()))
         ref_model, ref_batches = _eval_setup()
         want_loss, want_acc = evaluate_reference(ref_model, ref_batches)
         if changed:
-            return ("the evaluation changed BatchNorm's running statistics: it ran in train mode. Call model.eval() "
-                    "first, so BN uses its running statistics and updates nothing.")
+            return _("the evaluation changed BatchNorm's running statistics: it ran in train mode. Call model.eval() "
+                     "first, so BN uses its running statistics and updates nothing.")
         if acc > 1.0 and abs(acc / 100 - want_acc) < 1e-6:
-            return "give the accuracy as a fraction between 0 and 1, not in percent."
+            return _("give the accuracy as a fraction between 0 and 1, not in percent.")
         ok_loss = abs(loss - want_loss) <= 1e-5 * max(1.0, want_loss)
         ok_acc = abs(acc - want_acc) <= 1e-9
         if ok_loss and ok_acc:
@@ -225,10 +230,10 @@ def check_evaluate(fn: Callable[[nn.Module, Sequence[tuple[Tensor, Tensor]]], ob
         m_model, m_batches = _eval_setup()
         mean_loss, mean_acc = _mean_of_batch_means(m_model, m_batches)
         if abs(loss - mean_loss) <= 1e-5 * max(1.0, mean_loss) or (ok_loss and abs(acc - mean_acc) < 1e-9):
-            return ("you averaged the batches' means, but the last batch is smaller: sum the loss and the correct "
-                    "predictions over all images, then divide by the number of images.")
+            return _("you averaged the batches' means, but the last batch is smaller: sum the loss and the correct "
+                     "predictions over all images, then divide by the number of images.")
         if not ok_loss:
-            return "the mean loss is off: the cross-entropy summed over every image, divided by the number of images."
-        return "the accuracy is off: the fraction of images whose highest logit is the true class."
+            return _("the mean loss is off: the cross-entropy summed over every image, divided by the number of images.")
+        return _("the accuracy is off: the fraction of images whose highest logit is the true class.")
 
-    return code_check("`evaluate`", evaluate_reference, run)
+    return code_check(_("`evaluate`"), evaluate_reference, run)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..lessons.landscape import filter_norms
 from ..lessons.lesions import DeletedBlock, block_channels, block_table
 from ..lessons.lesions import deleted_blocks as lesions_deleted
@@ -56,26 +57,29 @@ def check_paths_of_length(answer: object, n_blocks: int, length: int) -> CheckRe
     if not 0 <= length <= n_blocks:
         raise ValueError(f"length must be in 0..{n_blocks}, got {length}")
     expected = path_counts(n_blocks)[length]
-    return check_number(answer, expected, why=(
-        f"a path picks, at each of the {n_blocks} blocks, the branch or the shortcut; choosing which {length} "
-        f"blocks it goes through gives comb({n_blocks}, {length}) = {expected} paths."))  # type: ignore[arg-type]
+    return check_number(answer, expected, why=_(
+        "a path picks, at each of the {n_blocks} blocks, the branch or the shortcut; choosing which {length} "
+        "blocks it goes through gives comb({n_blocks}, {length}) = {expected} paths.").format(
+            n_blocks=n_blocks, length=length, expected=expected))  # type: ignore[arg-type]
 
 
 def check_surviving_fraction(answer: object, n_blocks: int, k: int) -> CheckResult:
     """What fraction of the paths is left after deleting ``k`` of ``n_blocks`` blocks?"""
     expected = surviving_path_fraction(n_blocks, k)
-    return check_number(answer, expected, rel_tol=1e-3, why=(
-        f"a path survives if it takes the shortcut at each of the {k} deleted blocks: 2**{n_blocks - k} of the "
-        f"2**{n_blocks} paths, a fraction 2**-{k} = {expected:g}, whatever n is."))  # type: ignore[arg-type]
+    return check_number(answer, expected, rel_tol=1e-3, why=_(
+        "a path survives if it takes the shortcut at each of the {k} deleted blocks: 2**{left} of the "
+        "2**{n_blocks} paths, a fraction 2**-{k} = {expected}, whatever n is.").format(
+            k=k, left=n_blocks - k, n_blocks=n_blocks, expected=f"{expected:g}"))  # type: ignore[arg-type]
 
 
 def check_deleted_block(answer: object, block: nn.Module) -> CheckResult:
     """What does ``block``, once deleted, pass on to the next block? (one of :data:`DELETION_OPTIONS`)"""
     expected = deletion_kind(block)
     cin, cout = block_channels(block)
-    return check_choice(answer, expected, DELETION_OPTIONS, why=(
-        f"the block maps {cin} to {cout} channels with stride {int(block.stride)}; with its branch gone only "  # type: ignore[arg-type]
-        "its shortcut path is left, and the ReLU of a non-negative input changes nothing."))
+    return check_choice(answer, expected, DELETION_OPTIONS, why=_(
+        "the block maps {cin} to {cout} channels with stride {stride}; with its branch gone only "
+        "its shortcut path is left, and the ReLU of a non-negative input changes nothing.").format(
+            cin=cin, cout=cout, stride=int(block.stride)))  # type: ignore[arg-type]
 
 
 def check_filter_norm(answer: object, model: nn.Module, direction: Mapping[str, Tensor], name: str, index: int) -> CheckResult:
@@ -88,9 +92,9 @@ def check_filter_norm(answer: object, model: nn.Module, direction: Mapping[str, 
     if not 0 <= index < w.shape[0]:
         raise ValueError(f"index must be in 0..{w.shape[0] - 1}, got {index}")
     expected = float(filter_norms(w)[index])
-    return check_number(answer, expected, rel_tol=1e-3, why=(
-        f"filter normalisation rescales each filter of the direction to the norm of the same filter of the "
-        f"weights, here |w[{index}]| = {expected:.4g}."))
+    return check_number(answer, expected, rel_tol=1e-3, why=_(
+        "filter normalisation rescales each filter of the direction to the norm of the same filter of the "
+        "weights, here |w[{index}]| = {norm}.").format(index=index, norm=f"{expected:.4g}"))
 
 
 def check_clean_shortcut(answer: object, seed: int = 0) -> CheckResult:
@@ -115,10 +119,11 @@ def check_clean_shortcut(answer: object, seed: int = 0) -> CheckResult:
                         m.bias.data.normal_()
             gaps[name] = shortcut_gap(stage, x)
     expected = min(gaps, key=lambda k: gaps[k])
-    return check_choice(answer, expected, options, why=(
-        f"relative gap |stage(x) - (x + sum F)| / |stage(x)|: original {gaps['original']:.3g}, "
-        f"pre-activation {gaps['pre-activation']:.1e}. Nothing follows the addition in a pre-activation block, "
-        "so the identity path runs through the whole stage untouched."))
+    return check_choice(answer, expected, options, why=_(
+        "relative gap |stage(x) - (x + sum F)| / |stage(x)|: original {original}, "
+        "pre-activation {preact}. Nothing follows the addition in a pre-activation block, "
+        "so the identity path runs through the whole stage untouched.").format(
+            original=f"{gaps['original']:.3g}", preact=f"{gaps['pre-activation']:.1e}"))
 
 
 # --- code exercise: the number of paths of each length ----------------------------------------------------
@@ -140,20 +145,24 @@ def check_n_paths(fn: Callable[[int, int], int]) -> CheckResult:
             want = path_counts(n)[k]
             if got == want:
                 continue
-            case = f"for n_blocks={n}, length={k}"
+            case = _("for n_blocks={n}, length={k}").format(n=n, k=k)
             if got == 2**n:
-                return f"{case} you counted all the paths, of every length: count only those through exactly `length` branches."
+                return _("{case} you counted all the paths, of every length: count only those through exactly `length` "
+                         "branches.").format(case=case)
             if k > 0 and got == math.perm(n, k):
-                return (f"{case} you counted ordered choices: a path meets the blocks in the net's order, so choosing "
-                        "the same blocks in another order gives the same path (divide by length!).")
+                return _("{case} you counted ordered choices: a path meets the blocks in the net's order, so choosing "
+                         "the same blocks in another order gives the same path (divide by length!).").format(case=case)
             if got in (n * k, n**k, k**n):
-                return f"{case} a path chooses, for each block, the branch or the shortcut: which subsets of blocks have size `length`?"
+                return _("{case} a path chooses, for each block, the branch or the shortcut: which subsets of blocks have size "
+                         "`length`?").format(case=case)
             if (k > 0 and got == math.comb(n, k - 1)) or got == math.comb(max(n - 1, 0), k) or got == math.comb(n + 1, k):
-                return f"{case} your count is off by one somewhere: check the edge cases length=0 and length=n_blocks."
-            return f"{case} your count is {'too high' if got > want else 'too low'}."
+                return _("{case} your count is off by one somewhere: check the edge cases length=0 and length=n_blocks.").format(
+                    case=case)
+            return (_("{case} your count is too high.") if got > want
+                    else _("{case} your count is too low.")).format(case=case)
         return None
 
-    return code_check("`n_paths`", n_paths_reference, run)
+    return code_check(_("`n_paths`"), n_paths_reference, run)
 
 
 # --- code exercise: delete a block from a trained net ------------------------------------------------------
@@ -198,7 +207,7 @@ class _Zeros(nn.Module):
 def _zeroed_output(net: nn.Module, x: Tensor, i: int) -> Tensor:
     twin = copy.deepcopy(net)
     name = block_table(twin)[i].name
-    parent, _, child = name.rpartition(".")
+    parent, _dot, child = name.rpartition(".")
     owner = twin.get_submodule(parent)
     setattr(owner, child, _Zeros(getattr(owner, child)))
     with torch.no_grad():
@@ -219,40 +228,44 @@ def check_delete_block(fn: Callable[[nn.Module, int], nn.Module]) -> CheckResult
         down = next(b.index for b in table if b.downsampling)
         for i in (ordinary, down):
             kind = "downsampling" if i == down else "ordinary"
-            case = f"deleting block {i} ({table[i].name}, {kind})"
+            case = (_("deleting block {i} ({name}, downsampling)") if kind == "downsampling"
+                    else _("deleting block {i} ({name}, ordinary)")).format(i=i, name=table[i].name)
             try:
                 lesioned = call_attempt(fn, net, i)
                 if not isinstance(lesioned, nn.Module):
-                    return f"{case}: return the net (an nn.Module) without the block, not a {type(lesioned).__name__}."
+                    return _("{case}: return the net (an nn.Module) without the block, not a {type}.").format(
+                        case=case, type=type(lesioned).__name__)
                 with torch.no_grad():
                     got = lesioned.eval()(x)
             except RuntimeError as exc:
                 if kind == "downsampling" and ("size" in str(exc) or "shape" in str(exc)):
-                    return (f"{case}: the next block expects half the size and twice the channels. A downsampling "
-                            "block's shortcut path is its own shortcut (block.downsample, option A here), not the identity.")
+                    return _("{case}: the next block expects half the size and twice the channels. A downsampling "
+                             "block's shortcut path is its own shortcut (block.downsample, option A here), not the "
+                             "identity.").format(case=case)
                 raise
             with torch.no_grad():
                 net_now = net(x)
             if not torch.equal(net_now, intact) or any(not torch.equal(v, state[k]) for k, v in net.state_dict().items()):
-                return (f"{case}: you changed the net you were given; delete the block in a copy "
-                        "(copy.deepcopy(net)), the lesion study needs the intact net afterwards.")
+                return _("{case}: you changed the net you were given; delete the block in a copy "
+                         "(copy.deepcopy(net)), the lesion study needs the intact net afterwards.").format(case=case)
             with lesions_deleted(net, [i]):
                 with torch.no_grad():
                     want = net(x)
             if torch.allclose(got, want, atol=1e-5):
                 continue
             if got.shape == intact.shape and torch.allclose(got, intact, atol=1e-6):
-                return f"{case}: the net still computes the block: replace it by its shortcut path."
+                return _("{case}: the net still computes the block: replace it by its shortcut path.").format(case=case)
             if got.shape == want.shape and torch.allclose(got, _zeroed_output(net, x, i), atol=1e-5):
-                return (f"{case}: your deleted block hands on zeros. Only the branch F(x) is removed; the "
-                        "shortcut path still carries the input.")
+                return _("{case}: your deleted block hands on zeros. Only the branch F(x) is removed; the "
+                         "shortcut path still carries the input.").format(case=case)
             for j in (i - 1, i + 1):
                 if 0 <= j < len(table):
                     with lesions_deleted(net, [j]), torch.no_grad():
                         other = net(x)
                     if got.shape == other.shape and torch.allclose(got, other, atol=1e-5):
-                        return f"{case}: you deleted a different block; block i is block_table(net)[i], counting from 0."
-            return f"{case}: the net's outputs differ from the net with only that block's shortcut path left."
+                        return _("{case}: you deleted a different block; block i is block_table(net)[i], counting from 0.").format(
+                            case=case)
+            return _("{case}: the net's outputs differ from the net with only that block's shortcut path left.").format(case=case)
         return None
 
-    return code_check("`delete_block`", delete_block_reference, run)
+    return code_check(_("`delete_block`"), delete_block_reference, run)

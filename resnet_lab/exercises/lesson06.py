@@ -9,6 +9,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ..arithmetic.variants import wide_block_cost
+from ..i18n import _
 from .core import CheckResult, call_attempt, code_check
 
 __all__ = ["grouped_conv_params_reference", "wide_block_macs_reference", "check_grouped_conv_params",
@@ -35,19 +36,20 @@ def check_grouped_conv_params(fn: Callable[[int, int, int, int], int]) -> CheckR
             if got == want:
                 continue
             dense = c_in * c_out * k * k
-            case = f"for c_in={c_in}, c_out={c_out}, kernel={k}, groups={g}"
+            case = _("for c_in={c_in}, c_out={c_out}, kernel={k}, groups={g}").format(c_in=c_in, c_out=c_out, k=k, g=g)
             if g > 1 and got == dense:
-                return f"{case} your count ignores the groups: each filter sees only c_in / groups input channels."
+                return _("{case} your count ignores the groups: each filter sees only c_in / groups input channels.").format(case=case)
             if got == want + c_out:
-                return f"{case} you added a bias per filter: ResNet convolutions have none (a BN follows them)."
+                return _("{case} you added a bias per filter: ResNet convolutions have none (a BN follows them).").format(case=case)
             if g > 1 and got * g == want:
-                return f"{case} your count is too small by the factor groups: did you divide by groups twice?"
+                return _("{case} your count is too small by the factor groups: did you divide by groups twice?").format(case=case)
             if got == want // k:
-                return f"{case} check the kernel: a k x k window has k*k weights per input channel."
-            return f"{case} your count is {'too high' if got > want else 'too low'}; compare with a dense convolution."
+                return _("{case} check the kernel: a k x k window has k*k weights per input channel.").format(case=case)
+            return (_("{case} your count is too high; compare with a dense convolution.") if got > want
+                    else _("{case} your count is too low; compare with a dense convolution.")).format(case=case)
         return None
 
-    return code_check("`grouped_conv_params`", grouped_conv_params_reference, run)
+    return code_check(_("`grouped_conv_params`"), grouped_conv_params_reference, run)
 
 
 def wide_block_macs_reference(channels: int, k: int, size: int) -> int:
@@ -66,15 +68,16 @@ def check_wide_block_macs(fn: Callable[[int, int, int], int]) -> CheckResult:
             want = wide_block_cost(k * channels, channels, k, size).macs
             if got == want:
                 continue
-            case = f"for channels={channels}, k={k}, size={size}"
+            case = _("for channels={channels}, k={k}, size={size}").format(channels=channels, k=k, size=size)
             if k > 1 and got * k == want:
-                return (f"{case} your cost grows only linearly with k: widening multiplies both the input and the "
-                        "output channels of each convolution.")
+                return _("{case} your cost grows only linearly with k: widening multiplies both the input and the "
+                         "output channels of each convolution.").format(case=case)
             if got * 2 == want:
-                return f"{case} you counted one convolution: a wide block has two 3x3 convolutions."
+                return _("{case} you counted one convolution: a wide block has two 3x3 convolutions.").format(case=case)
             if size > 1 and got * size * size == want:
-                return f"{case} MACs are counted at every output position: multiply by the feature map's area."
-            return f"{case} your count is {'too high' if got > want else 'too low'}."
+                return _("{case} MACs are counted at every output position: multiply by the feature map's area.").format(case=case)
+            return (_("{case} your count is too high.") if got > want
+                    else _("{case} your count is too low.")).format(case=case)
         return None
 
-    return code_check("`wide_block_macs`", wide_block_macs_reference, run)
+    return code_check(_("`wide_block_macs`"), wide_block_macs_reference, run)
