@@ -36,7 +36,7 @@ from pathlib import Path
 
 __all__ = [
     "LANG_ENV", "LANGUAGES", "DOMAIN", "LOCALE_DIR", "CJK_FONT", "CJK_FAMILY", "language", "_", "N_",
-    "translate", "configure_matplotlib", "register_cjk_font", "FONT_FAMILIES",
+    "translate", "sentences", "configure_matplotlib", "register_cjk_font", "FONT_FAMILIES",
 ]
 
 LANG_ENV = "RESNET_LAB_LANG"
@@ -85,6 +85,18 @@ def translate(message: str, lang: str | None = None) -> str:
 def _(message: str) -> str:
     """``message`` in the learner's language (:func:`language`)."""
     return translate(message)
+
+
+_CJK_STOPS = "。！？：；）」』、，"
+
+
+def sentences(*parts: str) -> str:
+    """Join sentences: with a space in English, without one after Chinese punctuation; empty parts dropped."""
+    out = ""
+    for part in (p.strip() for p in parts):
+        if part:
+            out += part if not out or out[-1] in _CJK_STOPS else " " + part
+    return out
 
 
 def N_(message: str) -> str:

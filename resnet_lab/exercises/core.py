@@ -18,7 +18,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from ..i18n import N_, _
+from ..i18n import N_, _, sentences
 
 __all__ = [
     "CheckResult", "Status", "not_attempted", "is_placeholder", "check_number", "check_choice",
@@ -100,11 +100,11 @@ def check_number(
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         message = _("expected a number, got {answer}.").format(answer=repr(answer))
-        return CheckResult(False, f"{message} {hint}".strip(), _solution=solution)
+        return CheckResult(False, sentences(message, hint), _solution=solution)
     if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
         return CheckResult(True, f"{_fmt(value)}. {why}".strip(), _solution=solution)
     verdict = _("{value} is too high.") if value > expected else _("{value} is too low.")
-    message = f"{verdict.format(value=_fmt(value))} {_magnitude_hint(value, expected)} {hint}".strip()
+    message = sentences(verdict.format(value=_fmt(value)), _magnitude_hint(value, expected), hint)
     return CheckResult(False, message, _solution=solution)
 
 
@@ -126,7 +126,8 @@ def check_choice(
     if answer == expected:
         return CheckResult(True, why or f"{answer!r}.", _solution=solution)
     message = _("{answer} is not the answer.").format(answer=repr(answer))
-    return CheckResult(False, f"{message} {hint or _('Reread the question and try another option.')}", _solution=solution)
+    return CheckResult(False, sentences(message, hint or _('Reread the question and try another option.')),
+                       _solution=solution)
 
 
 # --- code exercises ---------------------------------------------------------------------------------

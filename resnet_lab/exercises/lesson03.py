@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 from ..arithmetic import bottleneck_cost, imagenet_resnet_cost, make_block, variant_differences
-from ..i18n import _
+from ..i18n import _, sentences
 from ..models import Variant, count_parameters, validate_variant
 from .core import CheckResult, call_attempt, code_check, is_placeholder, not_attempted
 
@@ -32,7 +32,7 @@ def _check_count(answer: object, expected: int, why: str, hint: str) -> CheckRes
         value = float(answer)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         message = _("expected a whole number, got {answer}.").format(answer=repr(answer))
-        return CheckResult(False, f"{message} {hint}", _solution=solution)
+        return CheckResult(False, sentences(message, hint), _solution=solution)
     if value == expected:
         return CheckResult(True, solution, _solution=solution)
     shown = f"{int(value):,}" if value.is_integer() else f"{value:g}"
