@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -23,7 +24,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .i18n import N_, _
+
 __all__ = [
+    "show",
+    "show_class",
     "CIFAR10_CLASSES",
     "real_or_standin",
     "damaged_cifar10_files",
@@ -45,6 +50,43 @@ __all__ = [
     "channel_stats",
     "normalize",
 ]
+
+# How the data names itself, in English (history files, cache keys and references store these exact
+# strings); :func:`show` puts them in the learner's language where they are displayed.
+_STANDIN = N_("synthetic stand-in")
+_STANDIN_LABEL = N_("synthetic stand-in, not {name}")
+_STANDIN_SOURCE = N_("synthetic stand-in (seed {seed}), NOT {name}")
+_SYNTHETIC_CLASS = N_("synthetic {index}")
+_CLASS_NAMES = (N_("airplane"), N_("automobile"), N_("bird"), N_("cat"), N_("deer"), N_("dog"), N_("frog"),
+                N_("horse"), N_("ship"), N_("truck"))
+_NAME = r"(?P<name>[A-Za-z][A-Za-z0-9-]*)"
+_SHOW_PATTERNS = (
+    (re.compile(r"synthetic stand-in \(seed (?P<seed>-?\d+)\), NOT " + _NAME), _STANDIN_SOURCE),
+    (re.compile(r"synthetic stand-in, not " + _NAME), _STANDIN_LABEL),
+)
+
+
+def show(text: str) -> str:
+    """A data label or source (``data.label``, ``data.source``, ``history.meta["data"]``) as the learner reads it.
+
+    The labels stay English as data (they are saved in histories, references and cache keys); this
+    translates the stand-in's tags inside ``text`` at display time. English text comes back unchanged.
+    """
+    text = str(text)
+    if text == _STANDIN:
+        return _(_STANDIN)
+    for pattern, template in _SHOW_PATTERNS:
+        text = pattern.sub(lambda m, t=template: _(t).format(**m.groupdict()), text)
+    return text
+
+
+def show_class(name: str) -> str:
+    """A class name (CIFAR-10's ``"cat"``, the stand-in's ``"synthetic 3"``) in the learner's language."""
+    m = re.fullmatch(r"synthetic (\d+)", name)
+    if m:
+        return _(_SYNTHETIC_CLASS).format(index=m.group(1))
+    return _(name) if name in _CLASS_NAMES else name
+
 
 DATA_ENV = "RESNET_LAB_DATA"
 DOWNLOAD_ENV = "RESNET_LAB_DOWNLOAD"
@@ -90,7 +132,7 @@ class ImageData:
     @property
     def label(self) -> str:
         """Short tag for plot titles: ``CIFAR-10`` or ``synthetic stand-in, not CIFAR-10`` (``MNIST``, ...)."""
-        return f"synthetic stand-in, not {self.name}" if self.synthetic else self.name
+        return _STANDIN_LABEL.format(name=self.name) if self.synthetic else self.name
 
     @property
     def in_channels(self) -> int:
@@ -98,10 +140,8 @@ class ImageData:
         return int(self.x_train.shape[1])
 
     def __repr__(self) -> str:
-        return (
-            f"ImageData({self.source}: {len(self.y_train)} train / {len(self.y_test)} test images, "
-            f"{len(self.classes)} classes)"
-        )
+        return _("ImageData({source}: {n_train} train / {n_test} test images, {n_classes} classes)").format(
+            source=show(self.source), n_train=len(self.y_train), n_test=len(self.y_test), n_classes=len(self.classes))
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> ImageData:
         """The first ``n_train`` training and ``n_test`` test images (None keeps all)."""
@@ -143,13 +183,15 @@ def _md5(path: Path) -> str:
 
 
 def _manual_instructions(root: Path) -> str:
-    return (
-        f"CIFAR-10 is not in {root}. To place it by hand: download {CIFAR10_URL} "
-        f"(md5 {CIFAR10_MD5}) on a machine with internet access, copy it to {root / _ARCHIVE} and run "
-        f"`tar -xzf {_ARCHIVE}` there, so that {root / _FOLDER} holds {', '.join(_FILES)}. "
-        f"Or set {DATA_ENV} to a folder that already holds {_FOLDER}/, "
-        f"or allow the download with download=True or {DOWNLOAD_ENV}=1."
-    )
+    return _(
+        "CIFAR-10 is not in {root}. To place it by hand: download {url} "
+        "(md5 {md5}) on a machine with internet access, copy it to {archive_path} and run "
+        "`tar -xzf {archive}` there, so that {folder_path} holds {files}. "
+        "Or set {data_env} to a folder that already holds {folder}/, "
+        "or allow the download with download=True or {download_env}=1."
+    ).format(root=root, url=CIFAR10_URL, md5=CIFAR10_MD5, archive_path=root / _ARCHIVE, archive=_ARCHIVE,
+             folder_path=root / _FOLDER, files=", ".join(_FILES), data_env=DATA_ENV, folder=_FOLDER,
+             download_env=DOWNLOAD_ENV)
 
 
 def download_cifar10(root: str | Path | None = None, url: str = CIFAR10_URL) -> Path:
@@ -225,11 +267,14 @@ def repair_cifar10(root: str | Path) -> None:
         bad = damaged_cifar10_files(root)
         if not bad:
             return
+    what = (_("CIFAR-10 in {folder_path} is damaged: {files} is missing or not the original file (md5 differs).")
+            if len(bad) == 1 else
+            _("CIFAR-10 in {folder_path} is damaged: {files} are missing or not the original file (md5 differs)."))
     raise ValueError(
-        f"CIFAR-10 in {root / _FOLDER} is damaged: {', '.join(bad)} "
-        f"{'is' if len(bad) == 1 else 'are'} missing or not the original file (md5 differs). Delete that folder "
-        f"and place the original {_ARCHIVE} (md5 {CIFAR10_MD5}) in {root}, or allow the download "
-        f"({DOWNLOAD_ENV}=1 / --download); the archive is then verified and extracted again."
+        what.format(folder_path=root / _FOLDER, files=", ".join(bad)) + " " + _(
+            "Delete that folder and place the original {archive} (md5 {md5}) in {root}, or allow the download "
+            "({download_env}=1 / --download); the archive is then verified and extracted again."
+        ).format(archive=_ARCHIVE, md5=CIFAR10_MD5, root=root, download_env=DOWNLOAD_ENV)
     )
 
 
@@ -320,8 +365,8 @@ def synthetic_cifar(
 
     x_train, y_train = draw(n_train, torch.Generator().manual_seed(seed * 1_000_003 + 1))
     x_test, y_test = draw(n_test, torch.Generator().manual_seed(seed * 1_000_003 + 2))
-    classes = tuple(f"synthetic {i}" for i in range(num_classes))
-    return ImageData(x_train, y_train, x_test, y_test, classes, f"synthetic stand-in (seed {seed}), NOT CIFAR-10", True)
+    classes = tuple(_SYNTHETIC_CLASS.format(index=i) for i in range(num_classes))
+    return ImageData(x_train, y_train, x_test, y_test, classes, _STANDIN_SOURCE.format(seed=seed, name="CIFAR-10"), True)
 
 
 def get_dataset(
@@ -368,7 +413,8 @@ def real_or_standin(
         try:
             return load_real(download)
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            print(f"{name} not available ({type(exc).__name__}); using the synthetic stand-in instead.\n  {exc}")
+            print(_("{name} not available ({error}); using the synthetic stand-in instead.").format(
+                name=name, error=type(exc).__name__) + f"\n  {exc}")
     return standin()
 
 

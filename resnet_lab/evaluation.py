@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from .data import show, show_class
+from .i18n import _
 from .plots import data_title
 
 if TYPE_CHECKING:
@@ -63,10 +65,14 @@ def most_confident_wrong(probs: Tensor, labels: Tensor, k: int = 16) -> Tensor:
 
 
 # --- figures ----------------------------------------------------------------------------------
-def plot_history(history: History, axes: Sequence[Axes] | None = None, title: str = "Training") -> Figure:
-    """Loss, error (%) and learning rate per epoch, train and validation, in three panels."""
+def plot_history(history: History, axes: Sequence[Axes] | None = None, title: str | None = None) -> Figure:
+    """Loss, error (%) and learning rate per epoch, train and validation, in three panels.
+
+    ``title`` (default "Training", in the learner's language) is shown as given.
+    """
     import matplotlib.pyplot as plt
 
+    title = _("Training") if title is None else title
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     fig = axes[0].figure
@@ -74,39 +80,45 @@ def plot_history(history: History, axes: Sequence[Axes] | None = None, title: st
     ep = history.epoch
     val = [i for i, v in enumerate(history.val_acc) if v is not None]
     ax_loss, ax_err, ax_lr = axes[0], axes[1], axes[2]
-    ax_loss.plot(ep, history.train_loss, "o-", ms=3, label="train (augmented)")
-    ax_err.plot(ep, [100 * (1 - a) for a in history.train_acc], "o-", ms=3, label="train (augmented)")
+    ax_loss.plot(ep, history.train_loss, "o-", ms=3, label=_("train (augmented)"))
+    ax_err.plot(ep, [100 * (1 - a) for a in history.train_acc], "o-", ms=3, label=_("train (augmented)"))
     if val:
-        ax_loss.plot([ep[i] for i in val], [history.val_loss[i] for i in val], "o-", ms=3, label="validation")
+        ax_loss.plot([ep[i] for i in val], [history.val_loss[i] for i in val], "o-", ms=3, label=_("validation"))
         ax_err.plot([ep[i] for i in val], [100 * (1 - history.val_acc[i]) for i in val], "o-", ms=3,  # type: ignore[operator]
-                    label="validation")
+                    label=_("validation"))
         best = history.best_epoch
         if best is not None:
-            ax_err.axvline(best, color="0.6", ls=":", lw=1, label=f"best val (epoch {best})")
+            ax_err.axvline(best, color="0.6", ls=":", lw=1, label=_("best val (epoch {epoch})").format(epoch=best))
     ax_lr.plot(ep, history.lr, "o-", ms=3, color="tab:gray")
     ax_lr.set_yscale("log")
-    for ax, ylabel in ((ax_loss, "cross-entropy"), (ax_err, "error (%)"), (ax_lr, "learning rate (end of epoch)")):
-        ax.set_xlabel("epoch")
+    for ax, ylabel in ((ax_loss, _("cross-entropy")), (ax_err, _("error (%)")),
+                       (ax_lr, _("learning rate (end of epoch)"))):
+        ax.set_xlabel(_("epoch"))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=8)
     ax_err.legend(fontsize=8)
-    ax_loss.set_title("loss")
-    ax_err.set_title("error")
-    ax_lr.set_title("schedule")
+    ax_loss.set_title(_("loss"))
+    ax_err.set_title(_("error"))
+    ax_lr.set_title(_("schedule"))
     fig.suptitle(data_title(title, data) if data else title)
     fig.tight_layout()
     return fig
 
 
 def plot_confusion_matrix(
-    cm: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None, title: str = "Confusion matrix (test)"
+    cm: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None, title: str | None = None
 ) -> Figure:
-    """Row-normalised confusion matrix (each row: where the images of one true class went), in %."""
+    """Row-normalised confusion matrix (each row: where the images of one true class went), in %.
+
+    ``title`` defaults to "Confusion matrix (test)" in the learner's language.
+    """
     import matplotlib.pyplot as plt
 
+    title = _("Confusion matrix (test)") if title is None else title
+    classes = [show_class(c) for c in classes]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 5.6))
+        __, ax = plt.subplots(figsize=(6.4, 5.6))
     fig = ax.figure
     rates = 100 * cm.double() / cm.sum(1, keepdim=True).clamp(min=1)
     im = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=100)
@@ -118,35 +130,40 @@ def plot_confusion_matrix(
                 ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 50 else "black")
     ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), classes, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    label = getattr(data, "label", data)
-    ax.set_title(f"{title}\n({label})" if label else title, fontsize=10)
-    fig.colorbar(im, ax=ax, label="% of the true class")
+    ax.set_xlabel(_("predicted class"))
+    ax.set_ylabel(_("true class"))
+    label = show(getattr(data, "label", data))
+    ax.set_title(_("{title}\n({data})").format(title=title, data=label) if label else title, fontsize=10)
+    fig.colorbar(im, ax=ax, label=_("% of the true class"))
     fig.tight_layout()
     return fig
 
 
 def plot_per_class_accuracy(
     acc: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None,
-    title: str = "Per-class accuracy (test)",
+    title: str | None = None,
 ) -> Figure:
-    """Horizontal bars of each class's accuracy (%), with the mean over classes as a line."""
+    """Horizontal bars of each class's accuracy (%), with the mean over classes as a line.
+
+    ``title`` defaults to "Per-class accuracy (test)" in the learner's language.
+    """
     import matplotlib.pyplot as plt
 
+    title = _("Per-class accuracy (test)") if title is None else title
+    classes = [show_class(c) for c in classes]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 3.8))
+        __, ax = plt.subplots(figsize=(6.4, 3.8))
     fig = ax.figure
     values = (100 * acc).tolist()
     ax.barh(range(len(classes)), values, color="tab:blue")
     mean = float(torch.nanmean(100 * acc))
-    ax.axvline(mean, color="tab:red", ls="--", lw=1, label=f"mean over classes {mean:.1f}%")
+    ax.axvline(mean, color="tab:red", ls="--", lw=1, label=_("mean over classes {mean:.1f}%").format(mean=mean))
     for i, v in enumerate(values):
         ax.text(min(v, 100) + 0.5, i, f"{v:.1f}", va="center", fontsize=7)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 108)
-    ax.set_xlabel("accuracy (%)")
+    ax.set_xlabel(_("accuracy (%)"))
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(data_title(title, data) if data else title, fontsize=10)
     fig.tight_layout()
@@ -155,11 +172,15 @@ def plot_per_class_accuracy(
 
 def plot_confident_wrong(
     images_uint8: Tensor, probs: Tensor, labels: Tensor, classes: Sequence[str], *, k: int = 16, cols: int = 8,
-    data: Any = "", title: str = "Most confidently wrong test images",
+    data: Any = "", title: str | None = None,
 ) -> Figure:
-    """A gallery of the ``k`` most confidently misclassified images: predicted (confidence) vs true class."""
+    """A gallery of the ``k`` most confidently misclassified images: predicted (confidence) vs true class.
+
+    ``title`` defaults to "Most confidently wrong test images" in the learner's language.
+    """
     import matplotlib.pyplot as plt
 
+    title = _("Most confidently wrong test images") if title is None else title
     idx = most_confident_wrong(probs, labels, k)
     rows = max(1, -(-len(idx) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 2.0 * rows + 0.4), squeeze=False)
@@ -169,9 +190,11 @@ def plot_confident_wrong(
         p = probs[i]
         pred = int(p.argmax())
         ax.imshow(images_uint8[i].permute(1, 2, 0).numpy())
-        ax.set_title(f"said {classes[pred]} {100 * p[pred]:.0f}%\nis {classes[int(labels[i])]}", fontsize=7)
+        ax.set_title(_("said {predicted} {confidence:.0f}%\nis {true}").format(
+            predicted=show_class(classes[pred]), confidence=100 * p[pred], true=show_class(classes[int(labels[i])])),
+            fontsize=7)
     if len(idx) == 0:
-        axes.flat[0].text(0.5, 0.5, "no misclassified image", ha="center", va="center")
+        axes.flat[0].text(0.5, 0.5, _("no misclassified image"), ha="center", va="center")
     fig.suptitle(data_title(title, data) if data else title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -179,23 +202,27 @@ def plot_confident_wrong(
 
 def plot_lr_schedules(
     total_steps: int, steps_per_epoch: int, base_lr: float = 0.1, *, warmup_steps: int = 0, ax: Axes | None = None,
-    title: str = "Learning-rate schedules for this run",
+    title: str | None = None,
 ) -> Figure:
-    """The three schedules of :func:`resnet_lab.train.lr_at` over a run, against epochs."""
+    """The three schedules of :func:`resnet_lab.train.lr_at` over a run, against epochs.
+
+    ``title`` defaults to "Learning-rate schedules for this run" in the learner's language.
+    """
     import matplotlib.pyplot as plt
 
     from .train import SCHEDULES, lr_at
 
+    title = _("Learning-rate schedules for this run") if title is None else title
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2))
+        __, ax = plt.subplots(figsize=(7, 3.2))
     fig = ax.figure
     steps = range(total_steps)
     epochs = [s / steps_per_epoch for s in steps]
     for name in SCHEDULES:
         w = 0 if name == "onecycle" else warmup_steps
         ax.plot(epochs, [lr_at(s, total_steps, base_lr=base_lr, schedule=name, warmup_steps=w) for s in steps], label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate")
+    ax.set_xlabel(_("epoch"))
+    ax.set_ylabel(_("learning rate"))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -211,7 +238,7 @@ def plot_augmentations(images_uint8: Tensor, *, n: int = 8, variants: int = 3, s
 
     x = images_uint8[:n]
     g = torch.Generator(device=x.device).manual_seed(seed)
-    rows = [x] + [random_crop_flip(x, g) for _ in range(variants)]
+    rows = [x] + [random_crop_flip(x, g) for __ in range(variants)]
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows)), squeeze=False)
     for r, batch in enumerate(rows):
         for c in range(n):
@@ -219,8 +246,8 @@ def plot_augmentations(images_uint8: Tensor, *, n: int = 8, variants: int = 3, s
             ax.imshow(batch[c].permute(1, 2, 0).cpu().numpy())
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r][0].set_ylabel("original" if r == 0 else f"augmented {r}", fontsize=8)
-    title = "Random crop (zero padding 4) and flip, on the device"
+        axes[r][0].set_ylabel(_("original") if r == 0 else _("augmented {n}").format(n=r), fontsize=8)
+    title = _("Random crop (zero padding 4) and flip, on the device")
     fig.suptitle(data_title(title, data) if data else title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .data import ImageData, data_root, download_allowed, real_or_standin
+from .data import _STANDIN_SOURCE, ImageData, data_root, download_allowed, real_or_standin
+from .i18n import _
 
 __all__ = ["MNIST_CLASSES", "MNIST_FILES", "mnist_present", "load_mnist", "synthetic_mnist", "get_mnist"]
 
@@ -34,12 +35,12 @@ def mnist_present(root: str | Path | None = None) -> bool:
 def _manual_instructions(root: Path) -> str:
     raw = root / "MNIST" / "raw"
     names = ", ".join(f"{n}.gz" for n in MNIST_FILES)
-    return (
-        f"MNIST is not in {raw}. To place it by hand: on a machine with internet access download {names} "
+    return _(
+        "MNIST is not in {raw}. To place it by hand: on a machine with internet access download {names} "
         "(torchvision's MNIST mirrors list them, e.g. https://ossci-datasets.s3.amazonaws.com/mnist/), copy them to "
-        f"{raw} and run `gunzip *.gz` there, so that it holds {', '.join(MNIST_FILES)}. Or set RESNET_LAB_DATA to a "
+        "{raw} and run `gunzip *.gz` there, so that it holds {files}. Or set RESNET_LAB_DATA to a "
         "folder that already holds MNIST/raw/, or allow the download with download=True or RESNET_LAB_DOWNLOAD=1."
-    )
+    ).format(raw=raw, names=names, files=", ".join(MNIST_FILES))
 
 
 def load_mnist(root: str | Path | None = None, *, download: bool | None = None) -> ImageData:
@@ -112,7 +113,7 @@ def synthetic_mnist(n_train: int = 6000, n_test: int = 1000, *, seed: int = 0, n
 
     x_train, y_train = draw(n_train, torch.Generator().manual_seed(seed * 1_000_003 + 11))
     x_test, y_test = draw(n_test, torch.Generator().manual_seed(seed * 1_000_003 + 12))
-    return ImageData(x_train, y_train, x_test, y_test, MNIST_CLASSES, f"synthetic stand-in (seed {seed}), NOT MNIST",
+    return ImageData(x_train, y_train, x_test, y_test, MNIST_CLASSES, _STANDIN_SOURCE.format(seed=seed, name="MNIST"),
                      True, name="MNIST", mirror_symmetric=False)
 
 

@@ -12,6 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .data import show
+from .i18n import N_, _
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -34,6 +37,8 @@ __all__ = [
     "plot_figure7",
 ]
 
+_NETS_TITLE = {"plain": N_("plain nets"), "residual": N_("residual nets")}
+
 PLAIN_COLOR = "tab:red"
 RESIDUAL_COLOR = "tab:blue"
 
@@ -41,10 +46,11 @@ RESIDUAL_COLOR = "tab:blue"
 def data_title(title: str, data: Any) -> str:
     """A plot title that names the data, e.g. ``"Training error (synthetic stand-in, not CIFAR-10)"``.
 
-    ``data`` is a :class:`resnet_lab.data.ImageData` (its ``label``) or a plain string.
+    ``data`` is a :class:`resnet_lab.data.ImageData` (its ``label``) or a plain string. ``title`` is shown
+    as given (translate it with ``_`` first); the data's label is put in the learner's language here.
     """
     label = getattr(data, "label", data)
-    return f"{title} ({label})"
+    return _("{title} ({data})").format(title=title, data=show(label))
 
 
 # --- lesson 01 ---------------------------------------------------------------------------------------
@@ -73,13 +79,14 @@ def _draw_reference_errors(ax: Any, reference: Any, kind: str, colors: Mapping[i
         mine = [r for r in runs if r["depth"] == d and r["kind"] == kind]
         if not mine:
             continue
-        it, tr, _, _, _ = _mean_curves(mine)
+        it, tr, *_unused = _mean_curves(mine)
         color = colors.get(d, "0.5")
         ax.plot(it, tr, ":", color=color, lw=1.0, alpha=0.45,
-                label=f"reference: {reference.profile} profile (dotted, train error)" if first else None)
+                label=_("reference: {profile} profile (dotted, train error)").format(profile=reference.profile)
+                if first else None)
         first = False
     if not first:
-        ax.text(0.99, 0.01, "dotted: reference run", transform=ax.transAxes, ha="right", va="bottom",
+        ax.text(0.99, 0.01, _("dotted: reference run"), transform=ax.transAxes, ha="right", va="bottom",
                 fontsize=7, color="0.4")
 
 def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None = None, seed: int | None = None,
@@ -113,7 +120,7 @@ def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None =
             label = f"{kind}-{d}"
             diverged = [r for r in runs if r["diverged"]]
             if diverged:
-                label += f" (diverged at it. {diverged[0]['diverged_at']})"
+                label = _("{net} (diverged at it. {iteration})").format(net=label, iteration=diverged[0]["diverged_at"])
             ax.plot(it, tr, "--", color=colors[d], lw=1.2)
             if len(runs) > 1:
                 ax.fill_between(it, tr_lo, tr_hi, color=colors[d], alpha=0.15, lw=0)
@@ -121,12 +128,13 @@ def plot_error_curves(result: DegradationResult, *, axes: Sequence[Any] | None =
             for r in diverged:
                 x_end = r["diverged_at"]
                 ax.plot([x_end], [90.0], "x", color="black", ms=10, mew=2.5)
-        ax.set_title(data_title(f"{kind} nets", result.data_label), color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR)
-        ax.set_xlabel("iteration")
+        ax.set_title(data_title(_(_NETS_TITLE[kind]), result.data_label), color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR)
+        ax.set_xlabel(_("iteration"))
         ax.grid(alpha=0.3)
-        seeds_txt = f", mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
-        ax.legend(fontsize=8, title=f"dashed: train, bold: val{seeds_txt}", title_fontsize=8)
-    axes[0].set_ylabel("error (%)")
+        legend_title = (_("dashed: train, bold: val, mean of {n} seeds").format(n=len(seeds)) if len(seeds) > 1
+                        else _("dashed: train, bold: val"))
+        ax.legend(fontsize=8, title=legend_title, title_fontsize=8)
+    axes[0].set_ylabel(_("error (%)"))
     fig.tight_layout()
     return fig
 
@@ -141,10 +149,10 @@ def plot_activation_stats(stats: dict[str, Any], data: Any = "synthetic stand-in
     for kind, color in zip(KINDS, (PLAIN_COLOR, RESIDUAL_COLOR)):
         axes[0].plot(stats["blocks"], stats["act_std"][kind], "o-", color=color, ms=3, label=f"{kind}-{stats['depth']}")
         axes[1].semilogy(stats["blocks"], stats["grad_std"][kind], "o-", color=color, ms=3, label=f"{kind}-{stats['depth']}")
-    axes[0].set_title(data_title("block output std at init", data))
-    axes[1].set_title(data_title("gradient std at init", data))
+    axes[0].set_title(data_title(_("block output std at init"), data))
+    axes[1].set_title(data_title(_("gradient std at init"), data))
     for ax in axes:
-        ax.set_xlabel("block (input side -> output side)")
+        ax.set_xlabel(_("block (input side -> output side)"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylim(bottom=0)
@@ -173,15 +181,16 @@ def plot_lesion(results: Mapping[str, LesionResult], *, num_classes: int = 10, a
     for name, r in results.items():
         c = net_color(name)
         idx = [b.index for b in r.blocks]
-        ax.plot(idx, [100 * a for a in r.accuracy], "o-", color=c, label=f"{name}: one block deleted")
-        ax.axhline(100 * r.baseline_accuracy, color=c, ls="--", lw=1, label=f"{name}: no block deleted")
-    ax.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label="chance")
+        ax.plot(idx, [100 * a for a in r.accuracy], "o-", color=c, label=_("{net}: one block deleted").format(net=name))
+        ax.axhline(100 * r.baseline_accuracy, color=c, ls="--", lw=1,
+                   label=_("{net}: no block deleted").format(net=name))
+    ax.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label=_("chance"))
     ax.set_xticks([b.index for b in first.blocks])
     ax.set_xticklabels([f"{b.index}\n{b.name}" for b in first.blocks], fontsize=7)
-    ax.set_xlabel("deleted block (grey: downsampling block)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel(_("deleted block (grey: downsampling block)"))
+    ax.set_ylabel(_("accuracy (%)"))
     ax.set_ylim(0, 100)
-    ax.set_title(data_title("Lesion study: delete one block at test time", first.label))
+    ax.set_title(data_title(_("Lesion study: delete one block at test time"), first.label))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
@@ -202,43 +211,43 @@ def plot_random_lesion(
     chance = 1 / num_classes
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 3.9))
     ls = list(range(n + 1))
-    ax1.bar([x - 0.2 for x in ls], path_counts(n), width=0.4, color="0.6", label=f"all 2^{n} = {2 ** n} paths")
+    ax1.bar([x - 0.2 for x in ls], path_counts(n), width=0.4, color="0.6", label=_("all 2^{n} = {count} paths").format(n=n, count=2 ** n))
     ax1.bar([x + 0.2 for x in ls], surviving_path_counts(n, k), width=0.4, color="tab:blue",
-            label=f"2^{n - k} = {2 ** (n - k)} avoid the {k} deleted")
-    ax1.set_xlabel("path length l (residual branches on the path)")
-    ax1.set_ylabel("number of paths")
-    ax1.set_title(f"{n} blocks: comb({n}, l) paths of length l", fontsize=10)
+            label=_("2^{m} = {count} avoid the {k} deleted").format(m=n - k, count=2 ** (n - k), k=k))
+    ax1.set_xlabel(_("path length l (residual branches on the path)"))
+    ax1.set_ylabel(_("number of paths"))
+    ax1.set_title(_("{n} blocks: comb({n}, l) paths of length l").format(n=n), fontsize=10)
     ax1.legend(fontsize=8)
     for name, r in results.items():
         c = net_color(name)
         ks = r.ks
         ax2.errorbar(ks, [100 * r.mean(j) for j in ks], yerr=[100 * r.std(j) for j in ks], fmt="o-", color=c,
-                     capsize=3, label=f"{name}: mean ± std over sets")
+                     capsize=3, label=_("{net}: mean ± std over sets").format(net=name))
         if k in r.accuracy:
             ax2.scatter([k] * len(r.accuracy[k]), [100 * a for a in r.accuracy[k]], color=c, s=14, alpha=0.5)
         if 0 in r.accuracy and r.mean(0) > chance:
             kept = retention(r, chance)
-            ax3.plot(ks, [kept[j] for j in ks], "o-", color=c, label=f"{name}: accuracy kept")
+            ax3.plot(ks, [kept[j] for j in ks], "o-", color=c, label=_("{net}: accuracy kept").format(net=name))
     for length, style in zip(lengths, ("--", "-.", ":", (0, (1, 3)))):
         if length <= n:
             ks = first.ks
             ax3.plot(ks, [surviving_fraction_of_length(n, j, length) for j in ks], ls=style, color="0.35",
-                     label=f"paths of length {length} left")
+                     label=_("paths of length {length} left").format(length=length))
     ax3.plot(first.ks, [surviving_path_fraction(n, j) for j in first.ks], color="0.75", lw=3, zorder=0,
-             label="all paths left (2^-k)")
+             label=_("all paths left (2^-k)"))
     for ax in (ax2, ax3):
         ax.axvline(k, color="0.6", lw=1)
-        ax.set_xlabel("k, blocks deleted at random")
+        ax.set_xlabel(_("k, blocks deleted at random"))
         ax.set_xticks(first.ks)
-    ax2.axhline(100 * chance, color="0.4", ls=":", lw=1, label="chance")
+    ax2.axhline(100 * chance, color="0.4", ls=":", lw=1, label=_("chance"))
     ax2.set_ylim(0, 100)
-    ax2.set_ylabel("accuracy (%)")
-    ax2.set_title(data_title("Random k-block lesions", first.label), fontsize=10)
+    ax2.set_ylabel(_("accuracy (%)"))
+    ax2.set_title(data_title(_("Random k-block lesions"), first.label), fontsize=10)
     ax2.legend(fontsize=7)
     ax3.axhline(0, color="0.4", lw=0.8)
     ax3.set_ylim(-0.15, 1.1)
-    ax3.set_ylabel("fraction kept")
-    ax3.set_title("accuracy above chance kept vs paths kept", fontsize=10)
+    ax3.set_ylabel(_("fraction kept"))
+    ax3.set_title(_("accuracy above chance kept vs paths kept"), fontsize=10)
     ax3.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -254,9 +263,9 @@ def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2
     ax = axes[0]
     for name, s in slices_1d.items():
         ax.plot(s.alphas, s.loss, "o-", ms=3, color=net_color(name), label=name)
-    ax.set_xlabel("alpha (step along a filter-normalised direction)")
-    ax.set_ylabel("loss")
-    ax.set_title("1-D slices")
+    ax.set_xlabel(_("alpha (step along a filter-normalised direction)"))
+    ax.set_ylabel(_("loss"))
+    ax.set_title(_("1-D slices"))
     ax.legend(fontsize=8)
     all_losses = np.array([v for s in slices_2d.values() for row in s.loss for v in row])
     lo = float(all_losses.min())
@@ -268,36 +277,38 @@ def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2
                          norm=plt.matplotlib.colors.LogNorm(levels[0], levels[-1]))
         ax.contour(s.alphas, s.betas, z, levels=levels, colors="k", linewidths=0.4)
         ax.plot([0], [0], "r*", ms=9)
-        ax.set_title(f"2-D slice: {name}")
-        ax.set_xlabel("alpha (direction 1)")
-        ax.set_ylabel("beta (direction 2)")
+        ax.set_title(_("2-D slice: {net}").format(net=name))
+        ax.set_xlabel(_("alpha (direction 1)"))
+        ax.set_ylabel(_("beta (direction 2)"))
         ax.set_aspect("equal")
-    bar = fig.colorbar(cs, ax=list(axes[1:]), label="loss (log scale, same levels in every panel)")
+    bar = fig.colorbar(cs, ax=list(axes[1:]), label=_("loss (log scale, same levels in every panel)"))
     ticks = levels[::3]
     bar.set_ticks(ticks, labels=[f"{v:.3g}" for v in ticks])
     bar.minorticks_off()
-    fig.suptitle(data_title("Loss around the trained weights", label), fontsize=11)
+    fig.suptitle(data_title(_("Loss around the trained weights"), label), fontsize=11)
     return fig
 
 
-def plot_histories(histories: Mapping[str, History], *, title: str = "Training", reference: Any = None,
+def plot_histories(histories: Mapping[str, History], *, title: str | None = None, reference: Any = None,
                    reference_histories: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
     """Training loss and validation accuracy per epoch for each run (x axis: SGD steps).
 
     ``reference`` (a :class:`resnet_lab.references.Reference`) with ``reference_histories`` (name ->
     recorded history as a dict of lists) draws those runs faintly behind, labelled as the reference.
+    ``title`` (default "Training", in the learner's language) is shown as given.
     """
     import matplotlib.pyplot as plt
 
+    title = _("Training") if title is None else title
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     label = ""
     if reference is not None and reference_histories:
         for i, (name, h) in enumerate(reference_histories.items()):
             c = net_color(name)
-            tag = f"{name}, reference ({reference.profile} profile)"
+            tag = _("{net}, reference ({profile} profile)").format(net=name, profile=reference.profile)
             ax1.plot(h["step"], h["train_loss"], ":", color=c, lw=1.2, alpha=0.5, label=tag)
             ax2.plot(h["step"], [100 * (a or 0.0) for a in h["val_acc"]], ":", color=c, lw=1.2, alpha=0.5,
-                     label=f"{name}, reference")
+                     label=_("{net}, reference").format(net=name))
     colors = {name: net_color(name) for name in histories}
     if len(set(colors.values())) < len(colors):  # names that share a color (e.g. three variants): one each
         colors = {name: f"C{i}" for i, name in enumerate(histories)}
@@ -306,10 +317,10 @@ def plot_histories(histories: Mapping[str, History], *, title: str = "Training",
         ax1.plot(h.step, h.train_loss, "o-", ms=3, color=c, label=name)
         ax2.plot(h.step, [100 * (a or 0.0) for a in h.val_acc], "o-", ms=3, color=c, label=name)
         label = h.meta.get("data", label)
-    ax1.set_xlabel("SGD steps")
-    ax1.set_ylabel("training loss (per epoch)")
-    ax2.set_xlabel("SGD steps")
-    ax2.set_ylabel("validation accuracy (%)")
+    ax1.set_xlabel(_("SGD steps"))
+    ax1.set_ylabel(_("training loss (per epoch)"))
+    ax2.set_xlabel(_("SGD steps"))
+    ax2.set_ylabel(_("validation accuracy (%)"))
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     fig.suptitle(data_title(title, label), fontsize=11)
@@ -328,7 +339,7 @@ def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: st
         fig, ax = plt.subplots(figsize=(8, 3.8))
     else:
         fig = ax.figure
-    depths = sorted({d for d, _ in stds})
+    depths = sorted({d for d, __ in stds})
 
     def style(depth: int, kind: str, all_depths: Sequence[int]) -> dict[str, Any]:
         return dict(color=PLAIN_COLOR if kind == "plain" else RESIDUAL_COLOR,
@@ -336,18 +347,19 @@ def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: st
 
     if reference is not None:
         ref = {tuple((int(k.split("-")[1]), k.split("-")[0])): v for k, v in reference.results["stds"].items()}
-        ref_depths = sorted({d for d, _ in ref})
+        ref_depths = sorted({d for d, __ in ref})
         for i, ((d, kind), v) in enumerate(sorted(ref.items())):
             ax.plot(range(1, len(v) + 1), v, ":", lw=1.0, color=style(d, kind, ref_depths)["color"], alpha=0.4,
-                    label=f"reference: {reference.profile} profile (dotted)" if i == 0 else None)
+                    label=_("reference: {profile} profile (dotted)").format(profile=reference.profile)
+                    if i == 0 else None)
     for d in depths:
         for kind in ("plain", "residual"):
             if (d, kind) in stds:
                 v = stds[(d, kind)]
                 ax.plot(range(1, len(v) + 1), v, "-", lw=1.6, label=f"{kind}-{d}", **style(d, kind, depths))
-    ax.set_xlabel("block (forward order)")
-    ax.set_ylabel("std of the block's response")
-    ax.set_title(data_title("Figure 7: layer responses of the trained nets", data_label), fontsize=10)
+    ax.set_xlabel(_("block (forward order)"))
+    ax.set_ylabel(_("std of the block's response"))
+    ax.set_title(data_title(_("Figure 7: layer responses of the trained nets"), data_label), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from typing import Any
 import torch
 
 from . import store
+from .data import show
+from .i18n import N_, _
 
 __all__ = ["REFERENCE_DIR", "LESSONS", "Reference", "load", "save", "provenance", "reference_path"]
 
@@ -40,17 +43,32 @@ class Reference:
     provenance: dict[str, Any]
 
     def caption(self) -> str:
-        """One line for a legend or a printout: whose run this is, on what, when."""
+        """One line for a legend or a printout: whose run this is, on what, when (in the learner's language)."""
         p = self.provenance
         seeds = p.get("seeds")
-        seeds_txt = f", {len(seeds)} seed{'s' if len(seeds) != 1 else ''}" if seeds else ""
-        return (f"reference: {p['profile']} profile, {p['data']}{seeds_txt}, {p['hardware']}, "
-                f"torch {p['torch']}, {p['date']}")
+        seeds_txt = ((_(", {n} seed") if len(seeds) == 1 else _(", {n} seeds")).format(n=len(seeds))
+                     if seeds else "")
+        return _("reference: {profile} profile, {data}{seeds}, {hardware}, torch {torch}, {date}").format(
+            profile=p["profile"], data=show(p["data"]), seeds=seeds_txt, hardware=p["hardware"], torch=p["torch"],
+            date=p["date"])
 
     def describe(self) -> str:
         """Every provenance field, one per line (printed by the lessons under a reference plot)."""
-        width = max(len(k) for k in self.provenance)
-        return "\n".join(f"{k:<{width}} : {v}" for k, v in self.provenance.items())
+        names = {k: _(_FIELD_NAMES[k]) if k in _FIELD_NAMES else k for k in self.provenance}
+        width = max(_width(n) for n in names.values())
+        return "\n".join(f"{names[k]}{' ' * (width - _width(names[k]))} : {show(v) if k == 'data' else v}"
+                         for k, v in self.provenance.items())
+
+
+# The provenance fields as :meth:`Reference.describe` names them (the keys stay English in the files).
+_FIELD_NAMES = {"profile": N_("profile"), "data": N_("data"), "hardware": N_("hardware"), "torch": N_("torch"),
+                "date": N_("date"), "seeds": N_("seeds"), "wall_seconds": N_("wall_seconds"),
+                "command": N_("command")}
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _check_lesson(lesson: str) -> None:
@@ -203,7 +221,7 @@ def record(lessons: tuple[str, ...] | list[str], profile_name: str, folder: str 
             histories = {}
             with tempfile.TemporaryDirectory() as tmp:
                 for key, model_name in trained_nets.why_model_names(b).items():
-                    _, h, _ = trained_nets.train_or_load(model_name, data, b, device=profile.device, cache_dir=tmp,
+                    __, h, __ = trained_nets.train_or_load(model_name, data, b, device=profile.device, cache_dir=tmp,
                                                          retrain=True, progress=False)
                     histories[key] = _history_dict(h)
             results = {"histories": histories, "models": trained_nets.why_model_names(b), "budget": asdict(b)}

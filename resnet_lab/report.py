@@ -8,24 +8,27 @@ import torch
 import torchvision
 
 from .data import cifar10_present, data_root
+from .i18n import _
 from .profiles import Profile
 
 __all__ = ["environment_report", "format_report"]
 
 
 def environment_report(profile: Profile) -> dict[str, str]:
-    """Versions, hardware, run profile and which data the lessons will use."""
+    """Versions, hardware, run profile and which data the lessons will use (the sentences in the learner's language)."""
     if profile.device.type == "cuda":
         hardware = torch.cuda.get_device_name(profile.device)
     else:
-        hardware = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        hardware = _("CPU ({processor}, {threads} threads)").format(
+            processor=platform.processor() or platform.machine(), threads=torch.get_num_threads())
     present = cifar10_present()
     if not profile.use_real_data:
-        data = "synthetic stand-in (the quick profile never loads CIFAR-10)"
+        data = _("synthetic stand-in (the quick profile never loads CIFAR-10)")
     elif present:
-        data = f"CIFAR-10, found in {data_root()}"
+        data = _("CIFAR-10, found in {folder}").format(folder=data_root())
     else:
-        data = f"synthetic stand-in: CIFAR-10 is not in {data_root()} (see 00_start_here for how to get it)"
+        data = _("synthetic stand-in: CIFAR-10 is not in {folder} (see 00_start_here for how to get it)").format(
+            folder=data_root())
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -24,12 +24,14 @@ import importlib.metadata
 import os
 import platform
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from . import i18n, store
+from .i18n import N_, _
 from .profiles import PROFILE_ENV, Profile, get_profile
 
 __all__ = ["DISTRIBUTION", "RUNS_ENV", "Session", "start", "environment_problems", "choose_runs_dir"]
@@ -39,10 +41,13 @@ RUNS_ENV = store.RUNS_ENV  # folder for checkpoints and result caches (cpu and g
 
 # What each profile is for, in the words the summary prints (the budgets themselves live in profiles.py).
 _PROFILE_PURPOSE = {
-    "quick": "tests and a first look: seconds per lesson, stand-in data",
-    "cpu": "a laptop: minutes per lesson",
-    "gpu": "the paper's full experiments",
+    "quick": N_("tests and a first look: seconds per lesson, stand-in data"),
+    "cpu": N_("a laptop: minutes per lesson"),
+    "gpu": N_("the paper's full experiments"),
 }
+# The names of the summary's lines, in English: "profile", "device", "data", "runs", "tip".
+_SUMMARY_NAMES = {"profile": N_("profile"), "device": N_("device"), "data": N_("data"), "runs": N_("runs"),
+                  "tip": N_("tip")}
 # The libraries the lessons import, by distribution name -> module name (checked and imported by start()).
 _LIBRARIES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy", "matplotlib": "matplotlib",
               "ipywidgets": "ipywidgets", "tqdm": "tqdm"}
@@ -107,7 +112,7 @@ def environment_problems(python_version: str | None = None) -> list[str]:
         from packaging.requirements import Requirement  # installed with matplotlib, which depends on it
         from packaging.specifiers import SpecifierSet
     except ModuleNotFoundError:
-        return ["packaging is not installed, so matplotlib is missing or broken (resnet_lab needs matplotlib)"]
+        return [_("packaging is not installed, so matplotlib is missing or broken (resnet_lab needs matplotlib)")]
 
     declared = _declared_requirements()
     if declared is None:
@@ -116,7 +121,8 @@ def environment_problems(python_version: str | None = None) -> list[str]:
     problems = []
     python_version = python_version or platform.python_version()
     if requires_python and not SpecifierSet(requires_python).contains(python_version, prereleases=True):
-        problems.append(f"Python {python_version} is too old: resnet_lab needs Python {requires_python}")
+        problems.append(_("Python {version} is too old: resnet_lab needs Python {needed}").format(
+            version=python_version, needed=requires_python))
     for line in requirements:
         req = Requirement(line)
         if req.marker is not None and not req.marker.evaluate():
@@ -124,10 +130,12 @@ def environment_problems(python_version: str | None = None) -> list[str]:
         try:
             installed = importlib.metadata.version(req.name)
         except importlib.metadata.PackageNotFoundError:
-            problems.append(f"{req.name} is not installed (resnet_lab needs {req})")
+            problems.append(_("{name} is not installed (resnet_lab needs {requirement})").format(
+                name=req.name, requirement=req))
             continue
         if req.specifier and not req.specifier.contains(installed, prereleases=True):
-            problems.append(f"{req.name} {installed} is too old (resnet_lab needs {req})")
+            problems.append(_("{name} {version} is too old (resnet_lab needs {requirement})").format(
+                name=req.name, version=installed, requirement=req))
     return problems
 
 
@@ -138,10 +146,11 @@ def _import_libraries() -> dict[str, str]:
         try:
             versions[dist] = str(getattr(importlib.import_module(module), "__version__", "?"))
         except Exception as exc:  # a broken install fails in many ways (ImportError, RuntimeError, OSError)
-            raise RuntimeError(
-                f"{module} is installed but cannot be imported ({type(exc).__name__}: {exc}). "
-                f"Reinstall it (e.g. `pip install --upgrade {dist}`; torch and torchvision must come from "
-                f"the same release), restart the kernel and run this cell again.") from exc
+            raise RuntimeError(_(
+                "{module} is installed but cannot be imported ({error}). "
+                "Reinstall it (e.g. `pip install --upgrade {dist}`; torch and torchvision must come from "
+                "the same release), restart the kernel and run this cell again.").format(
+                    module=module, error=f"{type(exc).__name__}: {exc}", dist=dist)) from exc
     return versions
 
 
@@ -154,10 +163,22 @@ def choose_runs_dir(profile: Profile) -> tuple[Path, bool]:
 # --- start -------------------------------------------------------------------------------------------
 def _profile_source(name: str | None) -> str:
     if name is not None:
-        return "asked for in start()"
+        return _("asked for in start()")
     if os.environ.get(PROFILE_ENV, "").strip():
-        return f"from ${PROFILE_ENV}"
-    return "automatic: " + ("a CUDA GPU is available" if torch.cuda.is_available() else "no CUDA GPU")
+        return _("from ${variable}").format(variable=PROFILE_ENV)
+    return _("automatic: a CUDA GPU is available") if torch.cuda.is_available() else _("automatic: no CUDA GPU")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _summary(rows: list[tuple[str, str]]) -> list[str]:
+    """``name : value`` lines with the colons aligned; the names in the learner's language."""
+    names = [_(_SUMMARY_NAMES[key]) for key, _value in rows]
+    width = max(_width(n) for n in names)
+    return [f"{n}{' ' * (width - _width(n))} : {value}" for n, (_key, value) in zip(names, rows)]
 
 
 def start(profile: str | None = None, *, device: torch.device | str | None = None, quiet: bool = False) -> Session:
@@ -169,9 +190,9 @@ def start(profile: str | None = None, *, device: torch.device | str | None = Non
     """
     problems = environment_problems()
     if problems:
-        raise RuntimeError("This environment cannot run the lessons:\n  - " + "\n  - ".join(problems)
-                           + "\nInstall the project with `make lab` (or `pip install -e .`), on Colab re-run the"
-                           " first cell, then restart the kernel.")
+        raise RuntimeError(_("This environment cannot run the lessons:") + "\n  - " + "\n  - ".join(problems)
+                           + "\n" + _("Install the project with `make lab` (or `pip install -e .`), on Colab re-run the"
+                                      " first cell, then restart the kernel."))
     versions = _import_libraries()
     lang = i18n.language()  # $RESNET_LAB_LANG: a bad value stops here, naming the valid ones
     chosen = get_profile(profile, device=device)
@@ -184,17 +205,21 @@ def start(profile: str | None = None, *, device: torch.device | str | None = Non
     if not quiet:
         from . import __version__
 
-        keep = ("temporary: the quick profile trains anew every time" if temporary
-                else f"kept between runs; set ${RUNS_ENV} to move it")
+        keep = (_("temporary: the quick profile trains anew every time") if temporary
+                else _("kept between runs; set ${variable} to move it").format(variable=RUNS_ENV))
+        rows = [
+            ("profile", _("{name} ({purpose}; {source})").format(
+                name=chosen.name, purpose=_(_PROFILE_PURPOSE[chosen.name]), source=_profile_source(profile))),
+            ("device", f"{chosen.device} - {report['hardware']}"),
+            ("data", session.data),
+            ("runs", _("{folder} ({keep})").format(folder=runs_dir, keep=keep)),
+        ]
+        if "google.colab" in sys.modules and chosen.name == "cpu":
+            rows.append(("tip", _("for the gpu profile choose Runtime > Change runtime type > GPU, then re-run")))
         lines = [
             f"resnet_lab {__version__} | Python {platform.python_version()}, torch {versions['torch']}, "
             f"torchvision {versions['torchvision']}, ipywidgets {versions['ipywidgets']}",
-            f"profile : {chosen.name} ({_PROFILE_PURPOSE[chosen.name]}; {_profile_source(profile)})",
-            f"device  : {chosen.device} - {report['hardware']}",
-            f"data    : {session.data}",
-            f"runs    : {runs_dir} ({keep})",
+            *_summary(rows),
         ]
-        if "google.colab" in sys.modules and chosen.name == "cpu":
-            lines.append("tip     : for the gpu profile choose Runtime > Change runtime type > GPU, then re-run")
         print("\n".join(lines))
     return session

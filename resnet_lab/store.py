@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .i18n import _
+
 __all__ = [
     "RUNS_ENV",
     "StoreError",
@@ -54,7 +56,8 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise StoreError(f"cannot write to {path.parent}: {exc.strerror or exc} (is the folder writable?)") from exc
+        raise StoreError(_("cannot write to {folder}: {error} (is the folder writable?)").format(
+            folder=path.parent, error=exc.strerror or exc)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -65,7 +68,8 @@ def _write_atomically(path: Path, write: Callable[[Any], None]) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError) or "unexpected pos" in str(exc) or "write" in str(exc).lower():
-            raise StoreError(f"writing {path} failed: {exc} (disk full or folder not writable?)") from exc
+            raise StoreError(_("writing {path} failed: {error} (disk full or folder not writable?)").format(
+                path=path, error=exc)) from exc
         raise
     return path
 
@@ -92,19 +96,21 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); delete it to recompute") from exc
+        raise ValueError(_("{path} is not valid JSON ({error}); delete it to recompute").format(
+            path=path, error=exc)) from exc
 
 
 def torch_load(path: str | Path, map_location: torch.device | str | None = "cpu") -> Any:
     """``torch.load(weights_only=True)``; FileNotFoundError if absent, ValueError naming the file if damaged."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no file at {path}")
+        raise FileNotFoundError(_("no file at {path}").format(path=path))
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # RuntimeError, UnpicklingError, EOFError... for damaged or foreign files
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ValueError(f"{path} is corrupt or not written by resnet_lab ({type(exc).__name__}: {first})") from exc
+        raise ValueError(_("{path} is corrupt or not written by resnet_lab ({error})").format(
+            path=path, error=f"{type(exc).__name__}: {first}")) from exc
 
 
 def _json_safe(obj: Any) -> Any:
@@ -194,7 +200,8 @@ def check_writable(folder: str | Path) -> Path:
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        raise StoreError(f"cannot write to {folder}: {exc.strerror or exc} (is it writable, is the disk full?)") from exc
+        raise StoreError(_("cannot write to {folder}: {error} (is it writable, is the disk full?)").format(
+            folder=folder, error=exc.strerror or exc)) from exc
     return folder
 
 

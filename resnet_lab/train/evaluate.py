@@ -18,7 +18,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from ..data import ImageData
+from ..data import ImageData, show
+from ..i18n import _
 from ..loader import DeviceLoader
 from .core import autocast as _autocast
 from .history import EvalResult, History
@@ -94,5 +95,6 @@ def final_test(
         raise ValueError("history.meta has no 'mean'/'std': pass the History that fit() returned")
     result = evaluate(model, data.x_test, data.y_test, mean=mean, std=std, device=device, batch_size=batch_size)
     if verbose:
-        print(f"test accuracy (reported once): {100 * result.accuracy:.2f}% on {result.n} test images ({data.label})")
+        print(_("test accuracy (reported once): {accuracy:.2f}% on {n} test images ({data})").format(
+            accuracy=100 * result.accuracy, n=result.n, data=show(data.label)))
     return result

@@ -23,7 +23,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from ..data import ImageData, channel_stats, train_val_split
+from ..data import ImageData, channel_stats, show, train_val_split
+from ..i18n import _
 from ..loader import DeviceLoader, make_loader
 from .. import store
 from .checkpoint import _cpu_state, load_checkpoint, save_checkpoint
@@ -108,15 +109,15 @@ class _DeferredInterrupt:
 def _fmt_epoch(history: History, total_epochs: int) -> str:
     i = -1
     val = (
-        f"val loss {history.val_loss[i]:.3f} acc {100 * history.val_acc[i]:5.2f}%"  # type: ignore[operator]
+        _("val loss {loss:.3f} acc {acc:5.2f}%").format(loss=history.val_loss[i], acc=100 * history.val_acc[i])  # type: ignore[operator]
         if history.val_acc[i] is not None
-        else "no validation"
+        else _("no validation")
     )
-    return (
-        f"epoch {history.epoch[i]:>3}/{total_epochs}  train loss {history.train_loss[i]:.3f} "
-        f"acc {100 * history.train_acc[i]:5.2f}%  {val}  lr {history.lr[i]:.4g}  "
-        f"{history.epoch_time_s[i]:.1f} s  {history.images_per_s[i]:,.0f} img/s"
-    )
+    return _(
+        "epoch {epoch:>3}/{total}  train loss {loss:.3f} acc {acc:5.2f}%  {val}  lr {lr:.4g}  "
+        "{seconds:.1f} s  {speed:,.0f} img/s"
+    ).format(epoch=history.epoch[i], total=total_epochs, loss=history.train_loss[i], acc=100 * history.train_acc[i],
+             val=val, lr=history.lr[i], seconds=history.epoch_time_s[i], speed=history.images_per_s[i])
 
 
 def fit(
@@ -207,7 +208,8 @@ def fit(
         if not config.resume and last_path is not None and last_path.exists():
             moved = _move_aside(ckpt_dir)
             if verbose:
-                print(f"starting over: the earlier run in {ckpt_dir} was moved to {moved}")
+                print(_("starting over: the earlier run in {folder} was moved to {moved}").format(
+                    folder=ckpt_dir, moved=moved))
         store.check_writable(ckpt_dir)  # before the first step, not after hours of training
     if world > 1:
         dist.barrier()
@@ -228,9 +230,11 @@ def fit(
         history.meta["resumed_from"] = list(old.meta.get("resumed_from", [])) + [[start_epoch, start_batch]]
         history.meta["interrupted"] = False
         if main_rank and verbose:
-            where = f"epoch {start_epoch}" + (f", batch {start_batch}" if start_batch else "")
-            done = "; already complete" if start_epoch * steps_per_epoch + start_batch >= total_steps else ""
-            print(f"resumed from {last_path} at {where} ({len(history)} epochs of history kept){done}")
+            where = (_("epoch {epoch}, batch {batch}") if start_batch else _("epoch {epoch}")).format(
+                epoch=start_epoch, batch=start_batch)
+            done = _("; already complete") if start_epoch * steps_per_epoch + start_batch >= total_steps else ""
+            print(_("resumed from {path} at {where} ({n} epochs of history kept){done}").format(
+                path=last_path, where=where, n=len(history), done=done))
 
     train_model: nn.Module = model
     if world > 1:
@@ -249,8 +253,8 @@ def fit(
         }
 
     step = start_epoch * steps_per_epoch + start_batch
-    bar = _progress_bar(total_steps, step, enabled=progress and main_rank, desc=f"{config.model} ({data.label})")
-    live = _LivePlot(f"Training {config.model}") if live_plot and main_rank else None
+    bar = _progress_bar(total_steps, step, enabled=progress and main_rank, desc=f"{config.model} ({show(data.label)})")
+    live = _LivePlot(_("Training {model}").format(model=config.model)) if live_plot and main_rank else None
     if live is not None and len(history):
         live.update(history)
     epoch, batch = start_epoch, start_batch
@@ -298,11 +302,12 @@ def fit(
                     dist.broadcast(buf, 0)
             loss_sum, correct, seen = totals.tolist()
             if not math.isfinite(loss_sum):
-                where = f" ({last_path} still holds the last good epoch)" if last_path is not None and last_path.exists() else ""
-                raise FloatingPointError(
-                    f"the training loss became {loss_sum / max(seen, 1)} in epoch {epoch + 1}: training diverged{where}. "
+                where = (_(" ({path} still holds the last good epoch)").format(path=last_path)
+                         if last_path is not None and last_path.exists() else "")
+                raise FloatingPointError(_(
+                    "the training loss became {loss} in epoch {epoch}: training diverged{where}. "
                     "Lower the learning rate (--lr) or add warm-up (--warmup-epochs)."
-                )
+                ).format(loss=loss_sum / max(seen, 1), epoch=epoch + 1, where=where))
             val = _evaluate_loader(model, val_loader, amp_dtype) if val_loader is not None else None
             history.append(
                 epoch=epoch + 1, step=step, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
@@ -333,13 +338,14 @@ def fit(
             train_time += time.perf_counter() - t0
         loss_sum, correct, seen = sums.tolist()
         part = {"loss_sum": loss_sum, "correct": correct, "seen": seen, "time_s": train_time}
-        msg = (f"interrupted in epoch {epoch + 1}, after {batch} of its {steps_per_epoch} batches" if batch < steps_per_epoch
-               else f"interrupted at the end of epoch {epoch + 1} (all {steps_per_epoch} batches done)")
+        msg = (_("interrupted in epoch {epoch}, after {batch} of its {n} batches") if batch < steps_per_epoch
+               else _("interrupted at the end of epoch {epoch} (all {n} batches done)")).format(
+                   epoch=epoch + 1, batch=batch, n=steps_per_epoch)
         if main_rank and last_path is not None:
             in_epoch = len(history) <= epoch  # False when the epoch was already recorded
             state = checkpoint(epoch if in_epoch else epoch + 1, batch if in_epoch else 0, step, part if in_epoch else None)
             save_checkpoint(last_path, state)
-            msg += f"; saved {last_path}. Run fit again with the same checkpoint_dir to resume."
+            msg += _("; saved {path}. Run fit again with the same checkpoint_dir to resume.").format(path=last_path)
         if main_rank:
             print(msg)
     finally:
@@ -357,5 +363,6 @@ def fit(
         else:  # never test other weights as if they were the best ones
             history.meta["restored_epoch"] = None
             if main_rank and verbose:
-                print(f"the weights of the best epoch ({history.best_epoch}) were not saved; keeping the last weights")
+                print(_("the weights of the best epoch ({epoch}) were not saved; keeping the last weights").format(
+                    epoch=history.best_epoch))
     return history

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from ..arithmetic import Cost, basic_block_cost, bottleneck_cost
+from ..i18n import N_, _
 from ..models import validate_variant
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,12 +23,12 @@ __all__ = ["BlockComparison", "block_comparison", "draw_block_comparison", "make
 
 BasicOn = Literal["output", "width"]
 _BASIC_ON = ("output", "width")
-_ROLE_COLORS = {
-    "1st conv": "tab:blue",
-    "2nd conv": "tab:orange",
-    "3rd conv": "tab:green",
-    "projection shortcut": "tab:purple",
-    "BatchNorm": "tab:gray",
+_ROLE_COLORS = {  # the roles are keys (by_role); the chart's legend shows them translated
+    N_("1st conv"): "tab:blue",
+    N_("2nd conv"): "tab:orange",
+    N_("3rd conv"): "tab:green",
+    N_("projection shortcut"): "tab:purple",
+    N_("BatchNorm"): "tab:gray",
 }
 
 
@@ -64,15 +65,17 @@ class BlockComparison:
         bott_out = s["width"] * s["expansion"]
         size = self.bottleneck.out_shape[1]
         lines = [
-            f"input {s['input_size']}x{s['input_size']}, stride {s['stride']}, output {size}x{size}",
-            f"BasicBlock  {self.basic_in:>4} -> {self.basic_out:>4} -> {self.basic_out:>4}"
-            f"          params {self.basic.params:>12,}   MACs {self.basic.macs:>15,}",
-            f"Bottleneck  {s['in_channels']:>4} -> {s['width']:>4} -> {s['width']:>4} -> {bott_out:>4}"
-            f"  params {self.bottleneck.params:>12,}   MACs {self.bottleneck.macs:>15,}",
+            _("input {size_in}x{size_in}, stride {stride}, output {size}x{size}").format(
+                size_in=s["input_size"], stride=s["stride"], size=size),
+            f"BasicBlock  {self.basic_in:>4} -> {self.basic_out:>4} -> {self.basic_out:>4}          "
+            + _("params {params:>12,}   MACs {macs:>15,}").format(params=self.basic.params, macs=self.basic.macs),
+            f"Bottleneck  {s['in_channels']:>4} -> {s['width']:>4} -> {s['width']:>4} -> {bott_out:>4}  "
+            + _("params {params:>12,}   MACs {macs:>15,}").format(params=self.bottleneck.params,
+                                                               macs=self.bottleneck.macs),
         ]
         if self.bottleneck.params:
-            lines.append(f"BasicBlock / Bottleneck: params x{self.basic.params / self.bottleneck.params:.2f}, "
-                         f"MACs x{self.basic.macs / self.bottleneck.macs:.2f}")
+            lines.append(_("BasicBlock / Bottleneck: params x{params:.2f}, MACs x{macs:.2f}").format(
+                params=self.basic.params / self.bottleneck.params, macs=self.basic.macs / self.bottleneck.macs))
         return "\n".join(lines)
 
 
@@ -118,19 +121,20 @@ def draw_block_comparison(
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     labels = [f"BasicBlock\n{result.basic_in}-d", f"Bottleneck\n{in_channels}-d"]
     roles = {"basic": result.by_role("basic"), "bottleneck": result.by_role("bottleneck")}
-    for ax, index, unit, scale in ((axes[0], 0, "parameters (x 10^3)", 1e3), (axes[1], 1, "multiply-adds (x 10^6)", 1e6)):
+    for ax, index, unit, scale in ((axes[0], 0, _("parameters (x 10^3)"), 1e3),
+                                   (axes[1], 1, _("multiply-adds (x 10^6)"), 1e6)):
         bottom = [0.0, 0.0]
         for role, color in _ROLE_COLORS.items():
             heights = [roles[w].get(role, (0, 0))[index] / scale for w in ("basic", "bottleneck")]
             if any(heights):
-                ax.bar(labels, heights, bottom=bottom, color=color, label=role, edgecolor="white", linewidth=0.5)
+                ax.bar(labels, heights, bottom=bottom, color=color, label=_(role), edgecolor="white", linewidth=0.5)
                 bottom = [b + h for b, h in zip(bottom, heights)]
         for x, total in enumerate(bottom):
             ax.text(x, total, f"{total:,.1f}", ha="center", va="bottom", fontsize=9)
         ax.set_ylim(0, max(bottom) * 1.15 or 1)
         ax.set_ylabel(unit)
-    axes[0].set_title("parameters")
-    axes[1].set_title(f"multiply-adds at {input_size}x{input_size} input")
+    axes[0].set_title(_("parameters"))
+    axes[1].set_title(_("multiply-adds at {size}x{size} input").format(size=input_size))
     handles, names = axes[0].get_legend_handles_labels()  # every role has parameters; BN has no MACs
     axes[1].legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
@@ -155,21 +159,21 @@ def make_block_arithmetic_widget(
     style = {"description_width": "120px"}
     layout = widgets.Layout(width="460px")
     controls: dict[str, widgets.Widget] = {
-        "in_channels": widgets.IntSlider(value=in_channels, min=16, max=2048, step=16, description="input channels",
+        "in_channels": widgets.IntSlider(value=in_channels, min=16, max=2048, step=16, description=_("input channels"),
                                          style=style, layout=layout),
-        "width": widgets.IntSlider(value=width, min=16, max=512, step=16, description="bottleneck width",
+        "width": widgets.IntSlider(value=width, min=16, max=512, step=16, description=_("bottleneck width"),
                                    style=style, layout=layout),
-        "expansion": widgets.IntSlider(value=expansion, min=1, max=8, description="expansion", style=style,
+        "expansion": widgets.IntSlider(value=expansion, min=1, max=8, description=_("expansion"), style=style,
                                        layout=layout),
-        "stride": widgets.ToggleButtons(options=[1, 2], value=stride, description="stride", style=style),
-        "input_size": widgets.IntSlider(value=input_size, min=7, max=224, description="input size (px)",
+        "stride": widgets.ToggleButtons(options=[1, 2], value=stride, description=_("stride"), style=style),
+        "input_size": widgets.IntSlider(value=input_size, min=7, max=224, description=_("input size (px)"),
                                         style=style, layout=layout),
         "basic_on": widgets.ToggleButtons(
-            options=[("same in/out as the bottleneck", "output"), ("bottleneck width (Figure 5)", "width")],
-            value=basic_on, description="BasicBlock on", style=style),
+            options=[(_("same in/out as the bottleneck"), "output"), (_("bottleneck width (Figure 5)"), "width")],
+            value=basic_on, description=_("BasicBlock on"), style=style),
         "variant": widgets.ToggleButtons(
-            options=[("v1: stride on 1x1", "v1"), ("v1.5: stride on 3x3", "v1.5")], value=variant,
-            description="bottleneck", style=style),
+            options=[(_("v1: stride on 1x1"), "v1"), (_("v1.5: stride on 3x3"), "v1.5")], value=variant,
+            description=_("bottleneck"), style=style),
     }
     results: list[BlockComparison] = []
 

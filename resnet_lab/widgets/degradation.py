@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..i18n import N_, _
 from ..lessons.toy import KINDS, ToyRun, toy_decision_grid, train_toy, two_spirals
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR
 
@@ -18,6 +19,7 @@ __all__ = ["SHORTCUT_OPTIONS", "WIDTH_OPTIONS", "draw_toy_comparison", "make_deg
 SHORTCUT_OPTIONS: dict[str, tuple[str, ...]] = {"off": ("plain",), "on": ("residual",), "both": KINDS}
 WIDTH_OPTIONS: tuple[int, ...] = (8, 16, 32)
 _COLORS = {"plain": PLAIN_COLOR, "residual": RESIDUAL_COLOR}
+_SHORTCUT_LABELS = {"off": N_("off"), "on": N_("on"), "both": N_("both")}  # what the buttons show
 
 
 def draw_toy_comparison(
@@ -49,15 +51,15 @@ def draw_toy_comparison(
     ax = axes[0]
     for kind in kinds:
         curve = run.losses[kind]
-        label = f"{kind}: final loss {run.final_loss[kind]:.3f}"
+        label = _("{net}: final loss {loss:.3f}").format(net=kind, loss=run.final_loss[kind])
         if run.diverged[kind]:
             last = max((i for i, v in enumerate(curve) if math.isfinite(v)), default=0)
-            label = f"{kind}: diverged at step {last + 1}"
+            label = _("{net}: diverged at step {step}").format(net=kind, step=last + 1)
             ax.plot([last], [curve[last] if math.isfinite(curve[last]) else 1.0], "x", color="black", ms=10, mew=2)
         ax.semilogy(range(1, len(curve) + 1), curve, color=_COLORS[kind], label=label)
-    ax.set_xlabel("step (full batch)")
-    ax.set_ylabel("training loss")
-    ax.set_title(f"depth {depth}, width {width}, lr {lr:g}")
+    ax.set_xlabel(_("step (full batch)"))
+    ax.set_ylabel(_("training loss"))
+    ax.set_title(_("depth {depth}, width {width}, lr {lr:g}").format(depth=depth, width=width, lr=lr))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     for i, kind in enumerate(kinds):
@@ -65,7 +67,8 @@ def draw_toy_comparison(
         a.contourf(xs, ys, probs[i], levels=[0, 0.5, 1], colors=["#f3c7c7", "#c7d7f3"], alpha=0.8)
         a.scatter(x[:, 0], x[:, 1], c=["tab:red" if v == 0 else "tab:blue" for v in y.tolist()], s=6)
         err = run.final_error[kind]
-        title = f"{kind}-{depth}: " + ("diverged" if run.diverged[kind] else f"train error {100 * err:.1f}%")
+        title = f"{kind}-{depth}: " + (_("diverged") if run.diverged[kind]
+                                       else _("train error {error:.1f}%").format(error=100 * err))
         a.set_title(title, color=_COLORS[kind])
         a.set_xticks([])
         a.set_yticks([])
@@ -86,12 +89,13 @@ def make_degradation_widget(profile: Any, *, seed: int = 0) -> Any:
     import ipywidgets as w
 
     b = profile.degradation
-    depth = w.IntSlider(value=min(20, b.toy_max_depth), min=4, max=b.toy_max_depth, step=2, description="depth",
+    depth = w.IntSlider(value=min(20, b.toy_max_depth), min=4, max=b.toy_max_depth, step=2, description=_("depth"),
                         continuous_update=False)
-    width = w.Dropdown(options=list(WIDTH_OPTIONS), value=16, description="width")
+    width = w.Dropdown(options=list(WIDTH_OPTIONS), value=16, description=_("width"))
     lr = w.FloatLogSlider(value=0.1, base=10, min=-3, max=0.5, step=0.25, description="lr", continuous_update=False,
                           readout_format=".3g")
-    shortcuts = w.ToggleButtons(options=list(SHORTCUT_OPTIONS), value="both", description="shortcuts")
+    shortcuts = w.ToggleButtons(options=[(_(_SHORTCUT_LABELS[k]), k) for k in SHORTCUT_OPTIONS], value="both",
+                                description=_("shortcuts"))
 
     def draw(depth: int, width: int, lr: float, shortcuts: str) -> None:
         draw_toy_comparison(depth, width, lr, shortcuts, steps=b.toy_steps, points=b.toy_points, seed=seed)

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..data import ImageData, get_dataset
+from ..data import ImageData, get_dataset, show
+from ..i18n import N_, _
 from ..models import cifar_depths
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title
 from ..lessons.gradients import GradientRun, LayerGradients
@@ -31,6 +32,8 @@ __all__ = ["GradientExplorer", "GradientView", "make_gradient_widget", "torch_th
 
 NETS = ("residual", "plain")
 WHEN = ("at init", "after k steps")
+_WHEN_LABELS = (N_("at init"), N_("after k steps"))  # what the buttons show (WHEN are the values)
+_NET_LABELS = {"residual": N_("residual"), "plain": N_("plain")}
 
 
 @contextmanager
@@ -70,15 +73,14 @@ class GradientView:
         return self.gradients.first_last_ratio
 
     def summary(self) -> str:
-        net = "residual" if self.residual else "plain"
-        bn = "with BN" if self.batchnorm else "without BN"
-        head = f"{net}-{self.depth} {bn}, after {self.steps} SGD steps: "
+        net = f"{'residual' if self.residual else 'plain'}-{self.depth}"
+        head = (_("{net} with BN, after {steps} SGD steps: ") if self.batchnorm
+                else _("{net} without BN, after {steps} SGD steps: ")).format(net=net, steps=self.steps)
         if not self.gradients.finite:
-            return head + f"non-finite values (loss {self.gradients.loss:g}): the net overflowed ({self.seconds:.2f} s)"
-        return head + (
-            f"loss {self.gradients.loss:.3f}, first/last layer gradient norm ratio {self.ratio:.3g} "
-            f"({self.seconds:.2f} s)"
-        )
+            return head + _("non-finite values (loss {loss:g}): the net overflowed ({seconds:.2f} s)").format(
+                loss=self.gradients.loss, seconds=self.seconds)
+        return head + _("loss {loss:.3f}, first/last layer gradient norm ratio {ratio:.3g} ({seconds:.2f} s)").format(
+            loss=self.gradients.loss, ratio=self.ratio, seconds=self.seconds)
 
 
 @dataclass
@@ -131,12 +133,14 @@ class GradientExplorer:
         if finite:
             ax.semilogy(*zip(*finite), ".-", color=RESIDUAL_COLOR if view.residual else PLAIN_COLOR, lw=1, ms=3)
         else:
-            ax.text(0.5, 0.5, "no finite gradient: the net overflowed", ha="center", transform=ax.transAxes)
-        ax.set_xlabel("layer (1 = first convolution, last = classifier)")
-        ax.set_ylabel("||dL/dW|| of the layer")
+            ax.text(0.5, 0.5, _("no finite gradient: the net overflowed"), ha="center", transform=ax.transAxes)
+        ax.set_xlabel(_("layer (1 = first convolution, last = classifier)"))
+        ax.set_ylabel(_("||dL/dW|| of the layer"))
         ax.set_xlim(0, len(norms) + 1)
         ax.grid(True, which="both", alpha=0.3)
-        ax.set_title(data_title(f"{net}-{depth}, BN {'on' if batchnorm else 'off'}, {view.steps} SGD steps", self.data), fontsize=10)
+        title = (_("{net}, BN on, {steps} SGD steps") if batchnorm
+                 else _("{net}, BN off, {steps} SGD steps")).format(net=f"{net}-{depth}", steps=view.steps)
+        ax.set_title(data_title(title, self.data), fontsize=10)
         fig.tight_layout()
         plt.show()
         # Print after the figure: a print before plt.show() inside a widget callback can leave the first
@@ -154,15 +158,19 @@ def make_gradient_widget(profile: Profile | None = None, data: ImageData | None 
         data = get_dataset(profile, n_train=b.n_train, n_test=100)
     explorer = GradientExplorer(profile, data)
     controls = {
-        "depth": widgets.IntSlider(value=depth, min=8, max=b.max_depth, step=6, description="depth",
+        "depth": widgets.IntSlider(value=depth, min=8, max=b.max_depth, step=6, description=_("depth"),
                                    continuous_update=False),
-        "net": widgets.ToggleButtons(options=list(NETS), value="residual", description="net"),
+        "net": widgets.ToggleButtons(options=[(_(_NET_LABELS[n]), n) for n in NETS], value="residual",
+                                     description=_("net")),
         "batchnorm": widgets.Checkbox(value=True, description="BatchNorm"),
-        "when": widgets.ToggleButtons(options=list(WHEN), value=WHEN[0], description="gradients"),
+        "when": widgets.ToggleButtons(options=[(_(label), w) for label, w in zip(_WHEN_LABELS, WHEN)], value=WHEN[0],
+                                      description=_("gradients")),
     }
-    controls["when"].tooltips = [f"k = {b.train_steps} SGD steps on batches of {b.batch}"] * 2  # type: ignore[attr-defined]
+    controls["when"].tooltips = [_("k = {steps} SGD steps on batches of {batch}").format(  # type: ignore[attr-defined]
+        steps=b.train_steps, batch=b.batch)] * 2
     out = widgets.interactive_output(explorer.draw, controls)
-    note = widgets.HTML(f"<small>k = {b.train_steps} steps; probe batches of {b.batch} images ({data.label})</small>")
+    note = widgets.HTML("<small>" + _("k = {steps} steps; probe batches of {batch} images ({data})").format(
+        steps=b.train_steps, batch=b.batch, data=show(data.label)) + "</small>")
     box = widgets.VBox([widgets.HBox([controls["depth"], controls["batchnorm"]]), controls["net"], controls["when"], note, out])
     box.controls = controls  # type: ignore[attr-defined]
     box.explorer = explorer  # type: ignore[attr-defined]

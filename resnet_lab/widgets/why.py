@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..i18n import _
 from ..lessons.lesions import RandomLesionResult
 from ..lessons.paths import surviving_path_fraction
 from ..plots import plot_random_lesion
@@ -46,7 +47,7 @@ def make_random_lesion_widget(results: Mapping[str, RandomLesionResult]) -> tupl
         raise ValueError("results must name at least one net, e.g. {'residual': RandomLesionResult}")
     ks = next(iter(results.values())).ks
     slider = widgets.IntSlider(value=min(1, ks[-1]), min=ks[0], max=ks[-1], step=1,
-                               description="k deleted", continuous_update=False)
+                               description=_("k deleted"), continuous_update=False)
     drawn: list[dict[str, Any]] = []
 
     def _draw(k: int) -> None:
