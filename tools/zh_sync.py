@@ -7,13 +7,13 @@
                                             # after translating: record the English text's hash in those
                                             # cells of notebooks/zh/NB (all stale ones when no id is given)
 
-How a Chinese notebook is tied to its English source (``notebooks/zh/NAME.ipynb`` for ``notebooks/NAME.ipynb``):
+How a Chinese notebook is tied to its English source (``notebooks/zh/NN_name.ipynb`` for ``notebooks/NN_name.ipynb``):
 
 * It has the English notebook's cells, in order, with the same cell ids.
 * **Code cells are the English ones**, source, tags and metadata, with one exception: the first code cell
   (the setup cell) gets :data:`SETUP_LINE` after ``%matplotlib inline``, which makes the package speak
   Chinese (``$RESNET_LAB_LANG``). Stored outputs of ``# NBVAL_CHECK_OUTPUT`` cells are the Chinese run's
-  (``python tools/nbtool.py refresh notebooks/zh/NAME.ipynb``), since the package's messages are translated.
+  (``python tools/nbtool.py refresh notebooks/zh/NN_name.ipynb``), since the package's messages are translated.
 * **Markdown cells are translations**: each records in ``metadata.resnet_lab.en_sha`` the hash of the
   English cell it translates (:func:`en_hash`). When the English cell changes, the hash no longer matches
   and the cell is *stale* until someone translates the change and runs ``--accept``. A cell the sync adds
