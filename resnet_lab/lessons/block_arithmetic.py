@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .. import arithmetic as ar
+from ..i18n import N_, _
 from ..models import count_parameters
 
 __all__ = ["conv_rule_lines", "bn_linear_lines", "BLOCK_CASES", "block_case_cost", "block_case_agreement",
@@ -30,21 +31,26 @@ def conv_rule_lines(conv: nn.Conv2d, size: int) -> list[str]:
     with torch.device("meta"):
         twin = nn.Conv2d(conv.in_channels, conv.out_channels, k, stride=s, padding=p, groups=g, bias=conv.bias is not None)
         y = twin(torch.zeros(1, conv.in_channels, size, size))
-    return [f"{str(conv):72s} on {size}x{size}",
-            f"   params  formula {params:>11,}   PyTorch {count_parameters(conv):>11,}",
-            f"   output  formula {out:>11}   PyTorch {y.shape[-1]:>11}",
-            f"   MACs    formula {macs:>11,}   FlopCounterMode {ar.measure_macs(twin, size, conv.in_channels).total:>11,}"]
+    return [_("{conv:72s} on {size}x{size}").format(conv=str(conv), size=size),
+            _("   params  formula {formula:>11,}   PyTorch {pytorch:>11,}").format(
+                formula=params, pytorch=count_parameters(conv)),
+            _("   output  formula {formula:>11}   PyTorch {pytorch:>11}").format(formula=out, pytorch=y.shape[-1]),
+            _("   MACs    formula {formula:>11,}   FlopCounterMode {measured:>11,}").format(
+                formula=macs, measured=ar.measure_macs(twin, size, conv.in_channels).total)]
 
 
 def bn_linear_lines(channels: int = 64, fc_in: int = 512, fc_out: int = 1000) -> list[str]:
     """BatchNorm's parameters and buffers and a Linear layer's parameters and MACs, formula vs PyTorch."""
     bn, fc = nn.BatchNorm2d(channels), nn.Linear(fc_in, fc_out)
-    return [f"BatchNorm2d({channels}): parameters formula {ar.batchnorm_params(channels)}, PyTorch {count_parameters(bn)} "
-            f"({', '.join(n for n, _ in bn.named_parameters())})",
-            f"{' ' * len(f'BatchNorm2d({channels}): ')}buffers formula {ar.batchnorm_buffers(channels)}, PyTorch "
-            f"{sum(b.numel() for b in bn.buffers())} ({', '.join(n for n, _ in bn.named_buffers())})",
-            f"Linear({fc_in}, {fc_out}): parameters formula {ar.linear_params(fc_in, fc_out):,}, PyTorch "
-            f"{count_parameters(fc):,}; MACs formula {ar.linear_macs(fc_in, fc_out):,}"]
+    return [_("{layer}: parameters formula {formula}, PyTorch {pytorch} ({names})").format(
+                layer=f"BatchNorm2d({channels})", formula=ar.batchnorm_params(channels), pytorch=count_parameters(bn),
+                names=", ".join(n for n, __ in bn.named_parameters())),
+            _("{indent}buffers formula {formula}, PyTorch {pytorch} ({names})").format(
+                indent=" " * len(f"BatchNorm2d({channels}): "), formula=ar.batchnorm_buffers(channels),
+                pytorch=sum(b.numel() for b in bn.buffers()), names=", ".join(n for n, __ in bn.named_buffers())),
+            _("{layer}: parameters formula {formula:,}, PyTorch {pytorch:,}; MACs formula {macs:,}").format(
+                layer=f"Linear({fc_in}, {fc_out})", formula=ar.linear_params(fc_in, fc_out),
+                pytorch=count_parameters(fc), macs=ar.linear_macs(fc_in, fc_out))]
 
 
 # (description, block keyword arguments for ar.make_block, input size)
@@ -80,8 +86,11 @@ def block_case_agreement(kw: dict[str, Any], size: int) -> ar.Agreement:
     return ar.compare_with_pytorch(block_case_cost({"kind": kind, **kw}, size), block, size, in_channels=kw["inplanes"])
 
 
+_COUNTERS = (N_("formula"), N_("our model"), N_("torchvision"))  # the "params (...)" keys, as a sentence names them
+
+
 def _names(rows: Sequence[Mapping[str, Any]]) -> str:
-    return ", ".join(str(row["network"]) for row in rows) if rows else "none"
+    return ", ".join(str(row["network"]) for row in rows) if rows else _("none")
 
 
 def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -96,10 +105,11 @@ def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     counts = [key for key in ("params (formula)", "params (our model)", "params (torchvision)") if key in rows[0]]
     agree = all(len({row[key] for key in counts}) == 1 for row in rows)
     if len(counts) < 2:
-        lines.append("parameters: formula only (not counted with PyTorch here)")
+        lines.append(_("parameters: formula only (not counted with PyTorch here)"))
     else:
-        lines.append(f"parameters, {' vs '.join(key[8:-1] for key in counts)}: "
-                     f"{'identical for every network' if agree else 'NOT identical'}")
+        which = _(" vs ").join(_(key[8:-1]) for key in counts)
+        lines.append((_("parameters, {which}: identical for every network") if agree else
+                      _("parameters, {which}: NOT identical")).format(which=which))
 
     def ours(row: Mapping[str, Any]) -> float:
         return float(row["GMACs v1"])
@@ -111,29 +121,37 @@ def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         return round(x * 10)
 
     for row in rows:
-        same = "agrees" if tenths(ours(row)) == tenths(paper(row)) else "differs"
-        lines.append(f"{row['network']:>9s}: v1 formula {ours(row):.3f} G, rounded {ours(row):.1f} G; paper "
-                     f"{paper(row):.1f} G: {same} when rounded ({ours(row) / paper(row) - 1:+.1%})")
+        agrees = tenths(ours(row)) == tenths(paper(row))
+        lines.append((_("{network:>9s}: v1 formula {ours:.3f} G, rounded {rounded:.1f} G; paper {paper:.1f} G: "
+                        "agrees when rounded ({gap:+.1%})") if agrees else
+                      _("{network:>9s}: v1 formula {ours:.3f} G, rounded {rounded:.1f} G; paper {paper:.1f} G: "
+                        "differs when rounded ({gap:+.1%})")).format(
+            network=row["network"], ours=ours(row), rounded=ours(row), paper=paper(row), gap=ours(row) / paper(row) - 1))
     worst = max(rows, key=lambda row: abs(ours(row) / paper(row) - 1))
-    lines.append(f"every v1 count is within {abs(ours(worst) / paper(worst) - 1):.1%} of the paper's figure "
-                 f"(largest gap: {worst['network']})")
+    lines.append(_("every v1 count is within {gap:.1%} of the paper's figure (largest gap: {network})").format(
+        gap=abs(ours(worst) / paper(worst) - 1), network=worst["network"]))
     off = [row for row in rows if tenths(ours(row)) != tenths(paper(row))]
-    lines.append(f"rounded to one decimal, {len(rows) - len(off)} of {len(rows)} counts give the paper's figure"
-                 + "".join(f"; {row['network']} rounds to {ours(row):.1f} G, "
-                           f"{tenths(ours(row)) - tenths(paper(row)):+d} in the last digit against the paper's "
-                           f"{paper(row):.1f} G" for row in off))
+    lines.append(_("rounded to one decimal, {matching} of {total} counts give the paper's figure").format(
+                     matching=len(rows) - len(off), total=len(rows))
+                 + "".join(_("; {network} rounds to {rounded:.1f} G, {digits:+d} in the last digit against the "
+                             "paper's {paper:.1f} G").format(
+                     network=row["network"], rounded=ours(row), digits=tenths(ours(row)) - tenths(paper(row)),
+                     paper=paper(row)) for row in off))
     truncated = {str(row["network"]): math.floor(ours(row) * 10 + 1e-9) for row in rows}
     t_match = [row for row in rows if truncated[str(row["network"])] == tenths(paper(row))]
     t_off = [row for row in rows if row not in t_match]
-    lines.append(f"truncated to one decimal instead, {len(t_match)} of {len(rows)} match (those that do not: "
-                 + (", ".join(f"{row['network']} {ours(row):.3f} G -> {truncated[str(row['network'])] / 10:.1f} G, "
-                              f"paper {paper(row):.1f} G" for row in t_off) or "none") + ")")
+    lines.append(_("truncated to one decimal instead, {matching} of {total} match (those that do not: {others})").format(
+        matching=len(t_match), total=len(rows),
+        others=", ".join(_("{network} {ours:.3f} G -> {truncated:.1f} G, paper {paper:.1f} G").format(
+            network=row["network"], ours=ours(row), truncated=truncated[str(row["network"])] / 10, paper=paper(row))
+            for row in t_off) or _("none")))
     more = [row for row in rows if float(row["GMACs v1.5"]) > ours(row)]
     same = [row for row in rows if float(row["GMACs v1.5"]) == ours(row)]
-    lines.append(f"v1.5 costs more than v1 for {_names(more)}; the same for {_names(same)}")
+    lines.append(_("v1.5 costs more than v1 for {more}; the same for {same}").format(more=_names(more), same=_names(same)))
     for row in more:
         if row["network"] == "resnet50":
             v15 = float(row["GMACs v1.5"])
-            lines.append(f"resnet50: v1.5 {v15:.3f} G (about {v15:.1f} G) against v1 {ours(row):.3f} G "
-                         f"(about {ours(row):.1f} G), {v15 / ours(row) - 1:+.1%}")
+            lines.append(_("resnet50: v1.5 {v15:.3f} G (about {v15_rounded:.1f} G) against v1 {v1:.3f} G "
+                           "(about {v1_rounded:.1f} G), {change:+.1%}").format(
+                v15=v15, v15_rounded=v15, v1=ours(row), v1_rounded=ours(row), change=v15 / ours(row) - 1))
     return lines

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import store
+from ..i18n import N_, _
 from ..data import ImageData, channel_stats, normalize, train_val_split
 from ..loader import random_crop_flip
 from ..models import cifar_resnet, validate_cifar_depth
@@ -51,6 +52,14 @@ CACHE_KIND = "degradation"  # the store's folder and key prefix of this experime
 
 def _kind(residual: bool) -> str:
     return "residual" if residual else "plain"
+
+
+_NET_NAME = {"plain": N_("plain-{depth}"), "residual": N_("residual-{depth}")}
+
+
+def net_name(kind: str, depth: int) -> str:
+    """The name of a net as the learner reads it, e.g. ``plain-56`` (translated)."""
+    return _(_NET_NAME[kind]).format(depth=depth)
 
 
 @dataclass(frozen=True)
@@ -456,13 +465,15 @@ def results_table(result: DegradationResult) -> str:
         return f"{100 * mean:.1f} ± {100 * std:.1f}%" if several else f"{100 * mean:.1f}%"
 
     w = 16 if several else 12
-    head = f"{'net':<12}{'train error':>{w}}{'val error':>{w}}  note"
-    lines = [head + (f"  ({len(result.config.seeds)} seeds)" if several else ""), "-" * (len(head) + 4)]
+    head = f"{_('net'):<12}{_('train error'):>{w}}{_('val error'):>{w}}  {_('note')}"
+    seeds = _("  ({n} seeds)").format(n=len(result.config.seeds)) if several else ""
+    lines = [head + seeds, "-" * (len(head) + 4)]
     for kind in result.kinds:
         for depth in result.config.depths:
             e = errs[(depth, kind)]
-            note = f"diverged in {e['diverged']} of {e['runs']} runs" if e["diverged"] else ""
-            lines.append(f"{kind + '-' + str(depth):<12}{cell(e['train_error'], e['train_error_std']):>{w}}"
+            note = (_("diverged in {diverged} of {runs} runs").format(diverged=e["diverged"], runs=e["runs"])
+                    if e["diverged"] else "")
+            lines.append(f"{net_name(kind, depth):<12}{cell(e['train_error'], e['train_error_std']):>{w}}"
                          f"{cell(e['val_error'], e['val_error_std']):>{w}}  {note}".rstrip())
     return "\n".join(lines)
 
@@ -485,22 +496,28 @@ def degradation_verdict(result: DegradationResult, *, margin: float = 0.01) -> d
     residual_ok = math.isfinite(r_hi) and math.isfinite(r_lo) and r_hi <= r_lo + margin
 
     def pct(v: float) -> str:
-        return "diverged" if math.isnan(v) else f"{100 * v:.1f}%"
+        return _("diverged") if math.isnan(v) else f"{100 * v:.1f}%"
 
+    names = dict(plain_hi=net_name("plain", hi), plain_lo=net_name("plain", lo),
+                 residual_hi=net_name("residual", hi), residual_lo=net_name("residual", lo))
     if degraded:
-        s = (f"Degradation appeared in this run: plain-{hi} ends with a training error of {pct(p_hi)}, "
-             f"above plain-{lo}'s {pct(p_lo)}.")
+        s = _("Degradation appeared in this run: {plain_hi} ends with a training error of {p_hi}, "
+              "above {plain_lo}'s {p_lo}.").format(**names, p_hi=pct(p_hi), p_lo=pct(p_lo))
     else:
-        s = (f"Degradation did NOT appear in this run: plain-{hi} ends with a training error of {pct(p_hi)}, "
-             f"not above plain-{lo}'s {pct(p_lo)} by more than {100 * margin:.0f} points.")
+        s = _("Degradation did NOT appear in this run: {plain_hi} ends with a training error of {p_hi}, "
+              "not above {plain_lo}'s {p_lo} by more than {margin:.0f} points.").format(
+            **names, p_hi=pct(p_hi), p_lo=pct(p_lo), margin=100 * margin)
     if residual_ok:
-        s += f" With shortcuts the deeper net is not worse: residual-{hi} {pct(r_hi)} vs residual-{lo} {pct(r_lo)}."
+        s += _(" With shortcuts the deeper net is not worse: {residual_hi} {r_hi} vs {residual_lo} {r_lo}.").format(
+            **names, r_hi=pct(r_hi), r_lo=pct(r_lo))
+    elif degraded and all(math.isfinite(v) for v in (p_lo, p_hi, r_lo, r_hi)):
+        s += _(" With shortcuts the deeper net is still worse: {residual_hi} {r_hi} vs {residual_lo} {r_lo}, "
+               "but by {r_gap:.1f} points instead of the plain nets' {p_gap:.1f}.").format(
+            **names, r_hi=pct(r_hi), r_lo=pct(r_lo), r_gap=100 * (r_hi - r_lo), p_gap=100 * (p_hi - p_lo))
     else:
-        s += f" With shortcuts the deeper net is still worse: residual-{hi} {pct(r_hi)} vs residual-{lo} {pct(r_lo)}"
-        if degraded and all(math.isfinite(v) for v in (p_lo, p_hi, r_lo, r_hi)):
-            s += (f", but by {100 * (r_hi - r_lo):.1f} points instead of the plain nets' "
-                  f"{100 * (p_hi - p_lo):.1f}")
-        s += "."
-    s += f" (Training errors on {result.data_label}; margin {100 * margin:.0f} points.)"
+        s += _(" With shortcuts the deeper net is still worse: {residual_hi} {r_hi} vs {residual_lo} {r_lo}.").format(
+            **names, r_hi=pct(r_hi), r_lo=pct(r_lo))
+    s += _(" (Training errors on {data}; margin {margin:.0f} points.)").format(
+        data=result.data_label, margin=100 * margin)
     return {"degraded": degraded, "residual_ok": residual_ok, "shallow": lo, "deep": hi,
             "plain": (p_lo, p_hi), "residual": (r_lo, r_hi), "sentence": s}

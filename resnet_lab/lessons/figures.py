@@ -15,12 +15,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..i18n import N_, _
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title
 
 __all__ = [
     "plot_toy_sweep", "plot_stack_losses", "first_stage_spectra", "plot_spectra", "spectra_summary",
     "plot_gradient_norms", "plot_scale_sweep", "plot_path_gradients",
 ]
+
+
+# Labels the lessons' code cells pass in (the notebooks stay the same in every language): marked here, shown with _().
+_CELL_LABELS = (N_("at init"), N_("after k steps"), N_("trained (lesson 01)"))
 
 
 def _kind_color(kind: str) -> str:
@@ -35,10 +40,10 @@ def plot_toy_sweep(sweep: Mapping[str, Any], steps: int) -> Any:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for kind in ("plain", "residual"):
         ax.semilogy(sweep["depths"], [max(v, 1e-6) for v in sweep["loss"][kind]], "o-", color=_kind_color(kind),
-                    label=kind)
-    ax.set_xlabel("depth (weight layers)")
-    ax.set_ylabel("final training loss")
-    ax.set_title(f"toy spirals, {steps} steps")
+                    label=_(kind))
+    ax.set_xlabel(_("depth (weight layers)"))
+    ax.set_ylabel(_("final training loss"))
+    ax.set_title(_("toy spirals, {steps} steps").format(steps=steps))
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
@@ -51,9 +56,9 @@ def plot_stack_losses(runs: Mapping[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for label, run in runs.items():
         ax.semilogy(range(1, len(run.losses) + 1), run.losses, color=_kind_color(label.split()[0]), label=label)
-    ax.set_xlabel("SGD step (full batch)")
-    ax.set_ylabel("training loss")
-    ax.set_title("toy spirals: your block stacked deep")
+    ax.set_xlabel(_("SGD step (full batch)"))
+    ax.set_ylabel(_("training loss"))
+    ax.set_title(_("toy spirals: your block stacked deep"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return fig
@@ -89,16 +94,16 @@ def plot_spectra(spectra: Mapping[str, tuple[list[Tensor], Tensor, int]], depth:
     for name, (per_block, stage, n_blocks) in spectra.items():
         for i, sv in enumerate(per_block):
             axes[0].semilogy(sv.numpy(), color=_kind_color(name), alpha=0.35, lw=1,
-                             label=f"{name} blocks" if i == 0 else None)
-        axes[1].semilogy(stage.numpy(), color=_kind_color(name), lw=2, label=f"{name}: stage of {n_blocks} blocks")
+                             label=_("{name} blocks").format(name=_(name)) if i == 0 else None)
+        axes[1].semilogy(stage.numpy(), color=_kind_color(name), lw=2, label=_("{name}: stage of {n_blocks} blocks").format(name=_(name), n_blocks=n_blocks))
     floor = 1e-6  # singular values below floor * largest are numerically zero (closed ReLUs, float32 round-off)
     tops = (max(float(sv[0]) for sp in spectra.values() for sv in sp[0]), max(float(sp[1][0]) for sp in spectra.values()))
-    for ax, top, title in zip(axes, tops, ("each block of stage 1", "whole stage 1 (product of the blocks)")):
+    for ax, top, title in zip(axes, tops, (_("each block of stage 1"), _("whole stage 1 (product of the blocks)"))):
         ax.set_ylim(floor * top, 2 * top)
-        ax.set_xlabel("index (largest first)")
-        ax.set_ylabel("singular value")
+        ax.set_xlabel(_("index (largest first)"))
+        ax.set_ylabel(_("singular value"))
         ax.grid(True, which="both", alpha=0.3)
-        ax.set_title(data_title(f"{title}, depth {depth}, at init", data), fontsize=9)
+        ax.set_title(data_title(_("{title}, depth {depth}, at init").format(title=title, depth=depth), data), fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -110,9 +115,11 @@ def spectra_summary(spectra: Mapping[str, tuple[list[Tensor], Tensor, int]]) -> 
     for name, (per_block, stage, n_blocks) in spectra.items():
         alive = np.mean([(sv > 1e-3 * sv[0]).float().mean().item() for sv in per_block])
         near_one = np.mean([((sv > 0.5) & (sv < 2)).float().mean().item() for sv in per_block])
-        lines.append(f"{name:8s}: per block, {alive:.0%} of singular values above 1e-3 x the largest, {near_one:.0%} "
-                     f"between 0.5 and 2; stage of {n_blocks} blocks: largest {stage[0].item():.3g}, "
-                     f"{(stage > 1e-3 * stage[0]).float().mean().item():.0%} above 1e-3 x the largest")
+        lines.append(_("{name:8s}: per block, {alive:.0%} of singular values above 1e-3 x the largest, {near_one:.0%} "
+                       "between 0.5 and 2; stage of {n_blocks} blocks: largest {largest:.3g}, "
+                       "{stage_alive:.0%} above 1e-3 x the largest").format(
+            name=_(name), alive=alive, near_one=near_one, n_blocks=n_blocks, largest=stage[0].item(),
+            stage_alive=(stage > 1e-3 * stage[0]).float().mean().item()))
     return lines
 
 
@@ -121,7 +128,7 @@ def plot_gradient_norms(views: Mapping[tuple[str, str, bool], Any], depth: int, 
     one panel per ``when``, plain red / residual blue, BN on solid / off dotted."""
     import matplotlib.pyplot as plt
 
-    whens = list(dict.fromkeys(w for w, _, _ in views))
+    whens = list(dict.fromkeys(w for w, __, ___ in views))
     fig, axes = plt.subplots(1, len(whens), figsize=(12, 3.8), sharey=True, squeeze=False)
     for ax, when in zip(axes[0], whens):
         for (w, net, bn), view in views.items():
@@ -129,11 +136,12 @@ def plot_gradient_norms(views: Mapping[tuple[str, str, bool], Any], depth: int, 
                 continue
             norms = np.array(view.gradients.norms)
             ok = np.isfinite(norms) & (norms > 0)
-            label = f"{net}, BN {'on' if bn else 'off'}" + ("" if view.gradients.finite else " (overflowed)")
+            label = (_("{net}, BN on") if bn else _("{net}, BN off")).format(net=_(net)) + (
+                "" if view.gradients.finite else _(" (overflowed)"))
             ax.semilogy(np.arange(1, len(norms) + 1)[ok], norms[ok], "-" if bn else ":", color=_kind_color(net),
                         lw=1.2, label=label)
-        ax.set_title(data_title(f"depth {depth}, {when} (k = {steps})", data), fontsize=9)
-        ax.set_xlabel("layer")
+        ax.set_title(data_title(_("depth {depth}, {when} (k = {steps})").format(depth=depth, when=_(when), steps=steps), data), fontsize=9)
+        ax.set_xlabel(_("layer"))
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("||dL/dW||")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -148,13 +156,13 @@ def plot_scale_sweep(sweep: Any) -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.semilogy(sweep.branch_diag, sweep.block_gain, "o-", ms=3, label="through one block")
-    ax.semilogy(sweep.branch_diag, sweep.stack_gain, "s-", ms=3, label=f"through {sweep.blocks} blocks")
+    ax.semilogy(sweep.branch_diag, sweep.block_gain, "o-", ms=3, label=_("through one block"))
+    ax.semilogy(sweep.branch_diag, sweep.stack_gain, "s-", ms=3, label=_("through {blocks} blocks").format(blocks=sweep.blocks))
     ax.axvline(-1, color="k", lw=0.8, ls="--")
     ax.axhline(1, color="gray", lw=0.8)
-    ax.set_xlabel("measured mean dF/dx (diagonal)")
-    ax.set_ylabel("gradient gain ||dL/dx|| / ||dL/dy||")
-    ax.set_title("The shortcut's +1 is cancelled when dF/dx = -1 (synthetic block, no data)", fontsize=10)
+    ax.set_xlabel(_("measured mean dF/dx (diagonal)"))
+    ax.set_ylabel(_("gradient gain ||dL/dx|| / ||dL/dy||"))
+    ax.set_title(_("The shortcut's +1 is cancelled when dF/dx = -1 (synthetic block, no data)"), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return fig
@@ -168,11 +176,11 @@ def plot_path_gradients(results: Mapping[str, Any], counts: Sequence[int], title
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for (label, res), marker in zip(results.items(), "os^"):
         norms = np.array(res.norms)
-        ax.semilogy(range(res.blocks + 1), norms / norms.sum(), marker + "-", label=f"gradient, {label}")
+        ax.semilogy(range(res.blocks + 1), norms / norms.sum(), marker + "-", label=_("gradient, {label}").format(label=_(label)))
     share = np.array(counts, dtype=float)
-    ax.semilogy(range(len(share)), share / share.sum(), "k--", label="share of paths (binomial)")
-    ax.set_xlabel("path length k (branches passed)")
-    ax.set_ylabel("share (normalised)")
+    ax.semilogy(range(len(share)), share / share.sum(), "k--", label=_("share of paths (binomial)"))
+    ax.set_xlabel(_("path length k (branches passed)"))
+    ax.set_ylabel(_("share (normalised)"))
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

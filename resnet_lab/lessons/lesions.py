@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock, make_shortcut, residual_blocks
 from .evalset import EvalSet, evaluate_loss_accuracy
 from .paths import surviving_fraction_of_length
@@ -143,7 +144,7 @@ def deleted_blocks(model: nn.Module, indices: Iterable[int]) -> Iterator[nn.Modu
     try:
         for i in chosen:
             name, block = blocks[i]
-            parent_name, _, child = name.rpartition(".")
+            parent_name, __, child = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
             replacement = DeletedBlock(block)
             setattr(parent, child, replacement)
@@ -330,12 +331,13 @@ def downsampling_verdict(row: Mapping[str, float]) -> str:
         raise ValueError("the net needs ordinary and downsampling blocks to compare them")
     extra = ordinary - down
     if extra <= 0.05:
-        how = "about as much as (or less than)"
+        how = _("about as much as (or less than)")
     elif extra <= 0.2:
-        how = "modestly more than"
+        how = _("modestly more than")
     elif extra <= 0.4:
-        how = "clearly more than"
+        how = _("clearly more than")
     else:
-        how = "much more than"
-    return (f"deleting a downsampling block costs {how} deleting an ordinary one "
-            f"({100 * down:.0f}% vs {100 * ordinary:.0f}% of the accuracy above chance kept)")
+        how = _("much more than")
+    return _("deleting a downsampling block costs {how} deleting an ordinary one "
+             "({down:.0f}% vs {ordinary:.0f}% of the accuracy above chance kept)").format(
+        how=how, down=100 * down, ordinary=100 * ordinary)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock, residual_blocks
 from .probing import block_inputs
 
@@ -182,7 +183,9 @@ def path_measurement_lines(measured: dict[str, Any]) -> list[str]:
     lines = []
     for label, m in measured.items():
         norms = m.paths.norms
-        lines.append(f"{label:20s}: {m.paths.blocks} blocks; |sum over path lengths - autograd| / max = "
-                     f"{m.paths.max_error:.1e}; largest contribution from length {norms.index(max(norms))}; "
-                     f"shortcut-only path delivers {m.shortcut_path:.2f} x ||dL/dx_L|| (the scalar formula says 1)")
+        lines.append(_("{label:20s}: {blocks} blocks; |sum over path lengths - autograd| / max = {error:.1e}; "
+                       "largest contribution from length {length}; shortcut-only path delivers {gain:.2f} x "
+                       "||dL/dx_L|| (the scalar formula says 1)").format(
+            label=_(label), blocks=m.paths.blocks, error=m.paths.max_error, length=norms.index(max(norms)),
+            gain=m.shortcut_path))
     return lines

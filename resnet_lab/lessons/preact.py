@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock
 
 __all__ = ["unrolled_stage", "shortcut_gap", "clean_shortcut_gaps", "PAPER_PREACT_ERRORS", "preact_verdict"]
@@ -111,14 +112,20 @@ def preact_verdict(acc_original: float, acc_preact: float, n_eval: int, depth: i
     noise = math.sqrt(2 * p * (1 - p) / n_eval)
     gap = acc_preact - acc_original
     resolved = abs(gap) > 2 * noise
-    paper = "; ".join(f"{d} layers {o:.2f}% -> {q:.2f}%" for d, (o, q) in PAPER_PREACT_ERRORS.items())
-    head = (f"Pre-activation {'leads' if gap > 0 else 'trails'} by {100 * abs(gap):.1f} points at {depth} layers "
-            f"({100 * acc_preact:.1f}% vs {100 * acc_original:.1f}% validation accuracy on {data_label}).")
+    paper = _("; ").join(_("{depth} layers {original:.2f}% -> {preact:.2f}%").format(depth=d, original=o, preact=q)
+                         for d, (o, q) in PAPER_PREACT_ERRORS.items())
+    head = (_("Pre-activation leads by {gap:.1f} points at {depth} layers ({preact:.1f}% vs {original:.1f}% "
+              "validation accuracy on {data}).") if gap > 0 else
+            _("Pre-activation trails by {gap:.1f} points at {depth} layers ({preact:.1f}% vs {original:.1f}% "
+              "validation accuracy on {data}).")).format(
+        gap=100 * abs(gap), depth=depth, preact=100 * acc_preact, original=100 * acc_original, data=data_label)
     if resolved:
-        body = (f" That is more than twice the sampling noise of {n_eval} images ({100 * noise:.1f} points), "
-                "so this run does tell the two layouts apart.")
+        body = _(" That is more than twice the sampling noise of {n_eval} images ({noise:.1f} points), "
+                 "so this run does tell the two layouts apart.").format(n_eval=n_eval, noise=100 * noise)
     else:
-        body = (f" That is within twice the sampling noise of {n_eval} images ({100 * noise:.1f} points): this run "
-                "cannot tell the two layouts apart. What it does show is the clean identity path above.")
-    tail = f" The paper's test errors, original -> pre-activation: {paper}; the gain grows with depth."
+        body = _(" That is within twice the sampling noise of {n_eval} images ({noise:.1f} points): this run "
+                 "cannot tell the two layouts apart. What it does show is the clean identity path above.").format(
+            n_eval=n_eval, noise=100 * noise)
+    tail = _(" The paper's test errors, original -> pre-activation: {paper}; the gain grows with depth.").format(
+        paper=paper)
     return {"gap": gap, "noise": noise, "resolved": resolved, "sentence": head + body + tail}

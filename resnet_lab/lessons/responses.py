@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import ImageData
-from .degradation import CifarConfig, DegradationResult, config_from_profile
+from ..i18n import _
+from .degradation import CifarConfig, DegradationResult, config_from_profile, net_name
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
 from ..train.core import StepRecord, train_loop
 from .probing import calibrate_batchnorm, forward_with_hooks, probe_batches
@@ -170,7 +171,7 @@ def figure7_verdict(stds: dict[tuple[int, str], list[float]], data_label: str) -
     smaller than the plain ones (mean std over blocks); (2) the deepest residual net's are smaller
     than the shallowest's. Returns the means, the two booleans and a sentence."""
     means = {key: sum(v) / len(v) for key, v in stds.items()}
-    depths = sorted({d for d, _ in means})
+    depths = sorted({d for d, __ in means})
     both = [d for d in depths if (d, "plain") in means and (d, "residual") in means]
     if not both:
         raise ValueError("need a plain and a residual net of the same depth")
@@ -178,14 +179,17 @@ def figure7_verdict(stds: dict[tuple[int, str], list[float]], data_label: str) -
     res = [d for d in depths if (d, "residual") in means]
     lo, hi = res[0], res[-1]
     deeper_smaller = hi > lo and means[(hi, "residual")] < means[(lo, "residual")]
-    pairs = ", ".join(f"{d} layers: residual {means[(d, 'residual')]:.3f} vs plain {means[(d, 'plain')]:.3f}" for d in both)
-    s1 = ("Finding 1 holds in this run: residual responses are smaller than plain ones at every depth"
-          if smaller else "Finding 1 does NOT hold at every depth in this run")
-    s2 = (f"Finding 2 holds: the deeper residual net responds less (residual-{hi} {means[(hi, 'residual')]:.3f} "
-          f"< residual-{lo} {means[(lo, 'residual')]:.3f})." if deeper_smaller else
-          f"Finding 2 does NOT hold in this run: residual-{hi} {means[(hi, 'residual')]:.3f}, "
-          f"residual-{lo} {means[(lo, 'residual')]:.3f}.")
-    sentence = f"{s1} ({pairs}). {s2} (Mean response std over blocks, on {data_label}.)"
+    pairs = _(", ").join(_("{depth} layers: residual {residual:.3f} vs plain {plain:.3f}").format(
+        depth=d, residual=means[(d, "residual")], plain=means[(d, "plain")]) for d in both)
+    s1 = (_("Finding 1 holds in this run: residual responses are smaller than plain ones at every depth")
+          if smaller else _("Finding 1 does NOT hold at every depth in this run"))
+    s2 = (_("Finding 2 holds: the deeper residual net responds less ({deep} {deep_std:.3f} < {shallow} "
+            "{shallow_std:.3f}).") if deeper_smaller else
+          _("Finding 2 does NOT hold in this run: {deep} {deep_std:.3f}, {shallow} {shallow_std:.3f}.")).format(
+        deep=net_name("residual", hi), deep_std=means[(hi, "residual")],
+        shallow=net_name("residual", lo), shallow_std=means[(lo, "residual")])
+    sentence = _("{finding1} ({pairs}). {finding2} (Mean response std over blocks, on {data}.)").format(
+        finding1=s1, pairs=pairs, finding2=s2, data=data_label)
     return {"means": means, "smaller": smaller, "deeper_smaller": deeper_smaller, "sentence": sentence}
 
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import N_
+
 __all__ = [
     "KINDS",
     "one_thread",
@@ -30,7 +32,7 @@ __all__ = [
     "degradation_onset",
 ]
 
-KINDS = ("plain", "residual")
+KINDS = (N_("plain"), N_("residual"))  # names used in code; shown to the learner as _(kind)
 
 
 def _validate_kinds(kinds: Sequence[str]) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from torch import nn
 from ..arithmetic import basic_block_cost, bottleneck_cost, cifar_resnet_cost, measure_macs, preact_block_cost
 from ..arithmetic.variants import cifar_resnext29_cost, resnext_block_cost, wide_block_cost, wide_resnet_cost
 from ..data import ImageData
+from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock, count_parameters
 
 __all__ = [
@@ -119,13 +120,15 @@ def accuracy_verdict(accuracies: Mapping[str, float], n_eval: int, data_label: s
     margin = a1 - a2
     order = " > ".join(f"{n} {100 * a:.1f}%" for n, a in ranked)
     if margin > 2 * noise:
-        tail = (f"{first} leads {second} by {100 * margin:.1f} points, more than twice the sampling noise of "
-                f"{n_eval} images ({100 * noise:.1f} points): at equal compute, this run prefers {first}.")
+        tail = _("{first} leads {second} by {margin:.1f} points, more than twice the sampling noise of "
+                 "{n_eval} images ({noise:.1f} points): at equal compute, this run prefers {first}.")
     else:
-        tail = (f"{first} leads {second} by only {100 * margin:.1f} points, within twice the sampling noise of "
-                f"{n_eval} images ({100 * noise:.1f} points): this run cannot rank them.")
+        tail = _("{first} leads {second} by only {margin:.1f} points, within twice the sampling noise of "
+                 "{n_eval} images ({noise:.1f} points): this run cannot rank them.")
+    tail = tail.format(first=first, second=second, margin=100 * margin, n_eval=n_eval, noise=100 * noise)
     return {"ranking": ranked, "margin": margin, "noise": noise,
-            "sentence": f"Validation accuracy on {data_label}: {order}. {tail}"}
+            "sentence": _("Validation accuracy on {data}: {order}. {verdict}").format(
+                data=data_label, order=order, verdict=tail)}
 
 
 def parameter_stats(model: nn.Module) -> list[tuple[str, int, float, float]]:
@@ -173,7 +176,7 @@ def train_equal_compute(data: ImageData, budget: object, *, device: torch.device
     n_fit = len(small.y_train) - b.n_eval  # type: ignore[attr-defined]
     epochs = max(1, math.ceil(b.compare_steps / max(1, n_fit // b.compare_batch)))  # type: ignore[attr-defined]
     out: dict[str, object] = {}
-    for name, (model_name, _) in EQUAL_COMPUTE_NETS.items():
+    for name, (model_name, __) in EQUAL_COMPUTE_NETS.items():
         ckpt = None if runs_dir is None else str(Path(runs_dir) / f"06_{model_name}_{b.compare_size}px_{b.compare_steps}")  # type: ignore[attr-defined]
         config = TrainConfig(model=model_name, epochs=epochs, batch_size=b.compare_batch, n_val=b.n_eval,  # type: ignore[attr-defined]
                              amp="off", eval_batch_size=250, checkpoint_dir=ckpt)
@@ -212,18 +215,26 @@ def depth_generalization(errors: Mapping[tuple[int, str], Mapping[str, float]], 
     gap0, gap1 = v0 - t0, v1 - t1
     grows = gap1 > gap0
     fits = t1 <= t0 + 0.01  # the deeper net fits its training images as well (within 1 point)
-    s = (f"On {data_label}: residual-{d0} ends at {100 * t0:.1f}% training / {100 * v0:.1f}% validation error, "
-         f"residual-{d1} at {100 * t1:.1f}% / {100 * v1:.1f}%. ")
+    from .degradation import net_name
+
+    s = _("On {data}: {shallow} ends at {t0:.1f}% training / {v0:.1f}% validation error, "
+          "{deep} at {t1:.1f}% / {v1:.1f}%. ").format(
+        data=data_label, shallow=net_name("residual", d0), deep=net_name("residual", d1),
+        t0=100 * t0, v0=100 * v0, t1=100 * t1, v1=100 * v1)
+    gaps = dict(gap0=100 * gap0, gap1=100 * gap1)
     if grows and fits and v1 > v0:
-        s += (f"The deeper net fits its training images as well and does worse on held-out ones: the gap grows "
-              f"from {100 * gap0:.1f} to {100 * gap1:.1f} points. That is the overfitting the paper blames for "
-              "ResNet-1202 on CIFAR-10's 50k images.")
+        s += _("The deeper net fits its training images as well and does worse on held-out ones: the gap grows "
+               "from {gap0:.1f} to {gap1:.1f} points. That is the overfitting the paper blames for "
+               "ResNet-1202 on CIFAR-10's 50k images.").format(**gaps)
+    elif grows and not fits:
+        s += _("The gap between validation and training error grows with depth ({gap0:.1f} -> {gap1:.1f} points), "
+               "but the deeper net does not fit its training images as well: a sign of overfitting, not yet the "
+               "paper's ResNet-1202 picture.").format(**gaps)
     elif grows:
-        s += (f"The gap between validation and training error grows with depth ({100 * gap0:.1f} -> "
-              f"{100 * gap1:.1f} points), but the deeper net "
-              + ("does not fit its training images as well" if not fits else "is not worse on held-out images")
-              + ": a sign of overfitting, not yet the paper's ResNet-1202 picture.")
+        s += _("The gap between validation and training error grows with depth ({gap0:.1f} -> {gap1:.1f} points), "
+               "but the deeper net is not worse on held-out images: a sign of overfitting, not yet the "
+               "paper's ResNet-1202 picture.").format(**gaps)
     else:
-        s += (f"The gap does not grow with depth here ({100 * gap0:.1f} -> {100 * gap1:.1f} points): at this budget the "
-              "deeper net is not yet overfitting more than the shallow one.")
+        s += _("The gap does not grow with depth here ({gap0:.1f} -> {gap1:.1f} points): at this budget the "
+               "deeper net is not yet overfitting more than the shallow one.").format(**gaps)
     return {"rows": rows, "gap_grows": grows, "sentence": s}
