@@ -298,7 +298,7 @@ def test_write_puts_every_diagram_in_a_folder(tmp_path: Path) -> None:
     assert all(p.read_bytes() == first_render(p.stem) for p in paths[: len(NAMES)])
     assert all(p.read_bytes() == tool.png(f"zh/{p.stem}") for p in paths[len(NAMES):])
     assert tool.main(["write", str(tmp_path / "cli")]) == 0
-    assert all(filecmp.cmp(tmp_path / "cli" / p.name, p, shallow=False) for p in paths)
+    assert all(filecmp.cmp(tmp_path / "cli" / p.relative_to(tmp_path / "pngs"), p, shallow=False) for p in paths)
 
 
 # --- the repository's docs/diagrams and the lessons ------------------------------------------------

@@ -6,6 +6,7 @@ import gettext
 import importlib.util
 import io
 import shutil
+import string
 import subprocess
 import sys
 import warnings
@@ -130,9 +131,21 @@ def test_gnu_msgfmt_accepts_the_catalogue_and_agrees(tmp_path: Path) -> None:
         assert ours.gettext(msgid) == gnu.gettext(msgid), msgid
 
 
-def test_every_translation_formats_with_its_fields() -> None:
+class _AnyValue:
+    def __format__(self, spec: str) -> str:
+        return "X"
+
+
+def _specs(text: str) -> set[tuple[str, str]]:
+    return {(name, spec or "") for _, name, spec, _ in string.Formatter().parse(text) if name is not None}
+
+
+def test_every_translation_formats_with_its_fields_and_their_formats() -> None:
     for msgid, entry in tool.read_po().items():
-        values = {name: "X" for name in tool.fields(msgid)}
+        if not entry.msgstr:
+            continue
+        assert _specs(entry.msgstr) == _specs(msgid), f"{msgid!r}: {entry.msgstr!r} formats its fields differently"
+        values = {name: _AnyValue() for name in tool.fields(msgid)}
         if all(name.isidentifier() for name in values):
             entry.msgstr.format(**values)  # raises on a stray brace
 
