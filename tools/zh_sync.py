@@ -90,6 +90,8 @@ def sync(en: nbformat.NotebookNode, zh: nbformat.NotebookNode | None) -> tuple[n
         else:
             previous = c.get("id")
     out = copy.deepcopy(en)
+    if zh is not None:  # the notebook's own metadata (kernel, language_info) is left as it is
+        out.metadata = copy.deepcopy(zh.metadata)
     out.cells = list(anchored.get(None, []))
     todo: list[str] = []
     first_code = True
