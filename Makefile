@@ -25,12 +25,15 @@ LAB_ARGS ?=
 lab: $(STAMP)
 	$(PY) -m jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-# Tests run in the quick profile and never download.
-TEST_ENV := RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 OMP_WAIT_POLICY=PASSIVE
+# Tests run in the quick profile and never download. One torch thread per process: the suite runs in
+# TEST_WORKERS processes (pytest-xdist), and two threads each on two cores is far slower than one.
+TEST_ENV := RESNET_LAB_PROFILE=quick RESNET_LAB_DOWNLOAD=0 OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
+TEST_WORKERS ?= 2
 
-# The full suite (tests/ and notebooks/, see pyproject), listing the 15 slowest tests at the end.
+# The full suite (tests/ and notebooks/, English and Chinese, see pyproject), listing the 15 slowest tests at
+# the end. --dist loadscope keeps each notebook (one kernel, cells in order) and each test module on one worker.
 test: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest --durations=15
+	$(TEST_ENV) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 test-fast: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"

@@ -72,6 +72,8 @@ def test_makefile_test_target_uses_the_quick_profile_and_one_pytest_run() -> Non
     recipe = _make_recipe("test")
     assert "RESNET_LAB_PROFILE=quick" in recipe and "RESNET_LAB_DOWNLOAD=0" in recipe
     assert recipe.count("pytest") == 1 and "--durations=" in recipe, recipe
+    # parallel workers only with whole notebooks per worker and one torch thread each (GUIDE section 5)
+    assert " -n " not in recipe or ("--dist loadscope" in recipe and "OMP_NUM_THREADS=1" in recipe), recipe
     assert " -m " not in recipe.replace("-m pytest", ""), "make test is the full suite: no marker selection"
     settings = _pyproject()["tool"]["pytest"]["ini_options"]
     assert settings["testpaths"] == ["tests", "notebooks"]
