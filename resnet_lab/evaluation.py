@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "confusion_matrix",
     "per_class_accuracy",
+    "class_extremes_summary",
     "most_confident_wrong",
     "plot_history",
     "plot_confusion_matrix",
@@ -52,6 +53,16 @@ def per_class_accuracy(cm: Tensor) -> Tensor:
     """Recall of each class (diagonal / row sum) as float64; NaN for a class without images."""
     cm = cm.double()
     return cm.diagonal() / cm.sum(1)
+
+
+def class_extremes_summary(acc_per_class: Tensor, classes: Sequence[str]) -> str:
+    """The hardest and the easiest class of a run (lowest and highest per-class accuracy), in the learner's language.
+
+    ``acc_per_class``: per-class accuracies as fractions (:func:`per_class_accuracy`); ``classes``: their names."""
+    worst, best = int(acc_per_class.argmin()), int(acc_per_class.argmax())
+    return _("hardest class in your run: {hardest} ({hardest_acc:.1f}%), easiest: {easiest} ({easiest_acc:.1f}%)").format(
+        hardest=classes[worst], hardest_acc=100 * float(acc_per_class[worst]),
+        easiest=classes[best], easiest_acc=100 * float(acc_per_class[best]))
 
 
 def most_confident_wrong(probs: Tensor, labels: Tensor, k: int = 16) -> Tensor:

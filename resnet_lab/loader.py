@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from .i18n import _
+
 __all__ = [
     "LOADER_NAMES",
     "epoch_permutation",
@@ -39,6 +41,7 @@ __all__ = [
     "make_loader",
     "LoaderBenchmark",
     "benchmark_loaders",
+    "speedup_summary",
 ]
 
 LOADER_NAMES: tuple[str, ...] = ("device", "torchvision")
@@ -368,6 +371,13 @@ class LoaderBenchmark:
         )
 
 
+def speedup_summary(bench: LoaderBenchmark) -> str:
+    """One sentence on how many times the images per second of the DataLoader the device loader delivers
+    on the benchmark's device (a leading blank line included), in the learner's language."""
+    return "\n" + _("The device loader delivers {ratio:.1f}x the images per second of the DataLoader on {device}.").format(
+        ratio=bench.ratio, device=bench.device)
+
+
 def _time_batches(loader: DeviceLoader | TorchvisionLoader, n_batches: int, device: torch.device) -> float:
     """Images/s over ``n_batches`` batches, after one warm-up batch (worker start-up not counted)."""
     it = loader.epoch(0)
@@ -376,7 +386,7 @@ def _time_batches(loader: DeviceLoader | TorchvisionLoader, n_batches: int, devi
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     seen = 0
-    for _ in range(n_batches):
+    for _unused in range(n_batches):
         x, _y = next(it)
         seen += len(x)
     if device.type == "cuda":

@@ -27,7 +27,8 @@ from . import store
 from .data import show
 from .i18n import N_, _
 
-__all__ = ["REFERENCE_DIR", "LESSONS", "Reference", "load", "save", "provenance", "reference_path"]
+__all__ = ["REFERENCE_DIR", "LESSONS", "Reference", "load", "save", "provenance", "reference_path",
+           "reference_note"]
 
 REFERENCE_DIR = Path(__file__).with_name("reference_data")
 LESSONS: tuple[str, ...] = ("lesson01", "lesson02", "lesson04", "lesson05")
@@ -253,3 +254,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def reference_note(ref: Reference | None, profile_name: str) -> str:
+    """What a lesson prints under its figure: the reference's provenance (:meth:`Reference.describe`), or, when
+    none was recorded for ``profile_name``, a sentence saying that only the learner's run is drawn
+    (in the learner's language)."""
+    if ref is not None:
+        return ref.describe()
+    return _("No reference run was recorded for the {profile!r} profile (the quick profile shows the cpu one): "
+             "only your run is drawn.").format(profile=profile_name)

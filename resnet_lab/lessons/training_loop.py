@@ -8,16 +8,19 @@ the point of the lesson: the train/validation loaders built exactly as ``fit`` b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..data import channel_stats, train_val_split
+from ..i18n import _
 from ..loader import DeviceLoader
+from ..models import PAPER_TABLE6_ERRORS
 from ..train.config import TrainConfig
 from .degradation import PAPER_LENGTH
 
 __all__ = ["PAPER_ITERATIONS", "PAPER_BATCH", "PAPER_TRAIN_IMAGES", "SPLIT_TRAIN_IMAGES", "paper_epochs",
-           "SplitLoaders", "split_loaders"]
+           "SplitLoaders", "split_loaders", "split_summary", "best_epoch_summary", "paper_comparison"]
 
 # The paper's CIFAR recipe is written once, in degradation.PAPER_LENGTH (He et al. 2015, section 4.2).
 PAPER_ITERATIONS: int = PAPER_LENGTH["iters"]  # training stops at 64k iterations
@@ -59,3 +62,53 @@ def split_loaders(x_train: torch.Tensor, y_train: torch.Tensor, config: TrainCon
     val = DeviceLoader(x_train[val_idx], y_train[val_idx], batch_size=config.eval_batch_size, mean=mean, std=std,
                        device=device, train=False)
     return SplitLoaders(train, val, mean, std)
+
+
+def split_summary(*, n_fit: int, n_val: int, n_test: int, data_label: str) -> str:
+    """The three parts of the data and what each is for (lesson 04, section 1), in the learner's language.
+
+    ``n_fit``: the images SGD trains on; ``n_val``: the validation images every choice is made on;
+    ``n_test``: the test images, evaluated once at the end; ``data_label``: the data's label (says so
+    when the data is a stand-in)."""
+    return "\n".join([
+        _("data          : {data}").format(data=data_label),
+        _("train split   : {n:,} images  (SGD sees these)").format(n=n_fit),
+        _("validation    : {n:,} images  (every choice is made here)").format(n=n_val),
+        _("test          : {n:,} images  (evaluated once, at the end)").format(n=n_test),
+    ])
+
+
+def best_epoch_summary(history: Any, data_label: str) -> str:
+    """Which epoch ``fit`` kept (the best validation accuracy) out of how many, in the learner's language.
+
+    ``history``: the :class:`resnet_lab.train.History` of the run (``best_val_acc``, ``best_epoch``, length)."""
+    return _("best validation accuracy {acc:.2f}% at epoch {epoch} of {epochs} ({data}); "
+             "the model holds that epoch's weights").format(
+        acc=100 * history.best_val_acc, epoch=history.best_epoch, epochs=len(history), data=data_label)
+
+
+def paper_comparison(gpu: Any, *, model: str, test_accuracy: float, epochs: int, profile_name: str,
+                     data_label: str, synthetic: bool) -> str:
+    """The paper's recipe and Table 6 errors beside the gpu profile's recipe and the learner's test error
+    (lesson 04, section 6), in the learner's language.
+
+    ``gpu``: the gpu profile's training budget (``n_train``, ``n_val``, ``epochs``, ``batch_size``);
+    ``model``, ``test_accuracy`` (a fraction), ``epochs``, ``profile_name``, ``data_label``: the learner's run;
+    ``synthetic``: True when the run used the stand-in (then it is flagged as not comparable)."""
+    lines = [
+        _("paper (He et al. 2015): {images:,} training images, {iterations:,} iterations of {batch} = "
+          "{epochs:.1f} epochs").format(images=PAPER_TRAIN_IMAGES, iterations=PAPER_ITERATIONS, batch=PAPER_BATCH,
+                                        epochs=paper_epochs()),
+        _("our gpu profile      : {images:,} training images, {epochs} epochs of batch {batch}").format(
+            images=gpu.n_train - gpu.n_val, epochs=gpu.epochs, batch=gpu.batch_size),
+    ]
+    for depth in (20, 56):
+        lines.append(_("  resnet{depth}: the paper's Table 6 test error {error:.2f}%").format(
+            depth=depth, error=PAPER_TABLE6_ERRORS[depth]))
+    lines.append(_("  cifar_resnet18: not in the paper's Table 6, so there is no paper number to compare with"))
+    yours = (_("yours: {model}, {error:.2f}% test error after {epochs} epochs, {profile} profile, {data} "
+               "(a stand-in: not comparable with the paper)") if synthetic else
+             _("yours: {model}, {error:.2f}% test error after {epochs} epochs, {profile} profile, {data}"))
+    lines.append(yours.format(model=model, error=100 * (1 - test_accuracy), epochs=epochs, profile=profile_name,
+                              data=data_label))
+    return "\n".join(lines)

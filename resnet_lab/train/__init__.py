@@ -32,13 +32,13 @@ from .config import AMP_MODES, SCHEDULES, TrainConfig, make_model, recipe
 from .core import StepRecord, evaluate_batches, train_loop, train_step
 from .distributed import setup_distributed
 from .evaluate import evaluate, final_test
-from .fit import fit
+from .fit import fit, resume_summary
 from .history import EvalResult, History
 from .schedule import lr_at, make_optimizer, param_groups, resolve_amp
 
 __all__ = [
     "SCHEDULES", "AMP_MODES", "TrainConfig", "History", "EvalResult", "StepRecord", "train_step", "train_loop",
     "evaluate_batches", "lr_at", "param_groups", "make_optimizer", "make_model", "recipe", "resolve_amp",
-    "evaluate", "fit", "final_test", "save_checkpoint", "load_checkpoint", "state_digest", "load_data",
+    "evaluate", "fit", "resume_summary", "final_test", "save_checkpoint", "load_checkpoint", "state_digest", "load_data",
     "setup_distributed", "config_from_argv", "runs_dir", "main",
 ]

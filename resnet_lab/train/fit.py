@@ -120,6 +120,13 @@ def _fmt_epoch(history: History, total_epochs: int) -> str:
              val=val, lr=history.lr[i], seconds=history.epoch_time_s[i], speed=history.images_per_s[i])
 
 
+def resume_summary(history: History) -> str:
+    """How many epochs a history holds after a re-run of ``fit`` and where it resumed from
+    (``history.meta["resumed_from"]``: the [epoch, batch] of each resume), in the learner's language."""
+    return _("epochs in the history after the re-run: {n} (resumed from {resumed})").format(
+        n=len(history), resumed=history.meta.get("resumed_from", []))
+
+
 def fit(
     model: nn.Module,
     data: ImageData,
