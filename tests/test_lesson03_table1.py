@@ -38,3 +38,43 @@ def test_synthetic_rows():
     assert "v1.5 costs more than v1 for b; the same for a, c" in text
     rows[0]["params (our model)"] = 2
     assert "NOT identical" in ba.table1_comparison_lines(rows)[0]
+
+
+def _v1_v15():
+    v1 = ar.imagenet_resnet_cost("resnet50", variant="v1")
+    v15 = ar.imagenet_resnet_cost("resnet50", variant="v1.5")
+    return v1, v15, ar.variant_differences("resnet50")
+
+
+def test_printed_sentences_english():
+    assert ba.imagenet_check_line("resnet18", "ours, v1", 1_814_073_344, 1_814_073_344) == (
+        " resnet18 ours, v1         : formula  1,814,073,344 MACs == FlopCounterMode  1,814,073,344, every layer agrees")
+    assert ba.imagenet_check_off() == "The FlopCounterMode check of the ImageNet networks is off in this profile."
+    lines = ba.variant_summary_lines(*_v1_v15())
+    assert lines == [
+        "sum of the differences 231,211,008 = total v1.5 4,089,184,256 - total v1 3,857,973,248 = 231,211,008",
+        "v1.5 spends 6.0% more multiply-adds than v1",
+        "layer2.0.conv2: the 3x3 costs 115,605,504 MACs in v1 and 115,605,504 in v1.5",
+        "layer3.0.conv2: the 3x3 costs 115,605,504 MACs in v1 and 115,605,504 in v1.5",
+        "layer4.0.conv2: the 3x3 costs 115,605,504 MACs in v1 and 115,605,504 in v1.5"]
+    assert ba.cifar_summary_lines(ar.cifar_rows([20, 1202])) == [
+        "ResNet-1202 / ResNet-20: 72.0x the parameters, 69.8x the MACs",
+        "option B adds 2,752 parameters at every depth: two projections (16->32 and 32->64, each with its BN); "
+        "their MACs add 0.262 M"]
+    assert ba.formula_only_line("quick", [110, 1202]) == (
+        "not counted by PyTorch in the 'quick' profile (formula only): [110, 1202]")
+
+
+def test_printed_sentences_chinese(monkeypatch):
+    monkeypatch.setenv("RESNET_LAB_LANG", "zh")
+    line = ba.imagenet_check_line("resnet18", "ours, v1", 1_814_073_344, 1_814_073_344)
+    assert "每一层都一致" in line and line.count("1,814,073,344") == 2 and "every" not in line
+    assert "FlopCounterMode" in ba.imagenet_check_off() and "运行配置" in ba.imagenet_check_off()
+    text = "\n".join(ba.variant_summary_lines(*_v1_v15()))
+    assert "差值之和 231,211,008" in text and "多 6.0%" in text and "spends" not in text
+    assert text.count("115,605,504") == 6
+    cifar = ba.cifar_summary_lines(ar.cifar_rows([20, 1202]))
+    assert "72.0 倍" in cifar[0] and "69.8 倍" in cifar[0] and "2,752" in cifar[1] and "0.262 M" in cifar[1]
+    assert "选项 B" in cifar[1] and "投影捷径" in cifar[1]
+    only = ba.formula_only_line("quick", [110, 1202])
+    assert "'quick'" in only and "[110, 1202]" in only and "仅有公式值" in only

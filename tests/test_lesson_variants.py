@@ -135,3 +135,29 @@ def test_narrow_nets_train_on_one_cpu_thread_and_restore_it(monkeypatch) -> None
     wide = replace(narrow, width=16)
     degradation.run_degradation_experiment(data, wide, cache=False, kinds=("residual",))
     assert seen[-1] == before
+
+
+def _history_stub():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(val_acc=[None, 0.5, 0.875, 0.75], best_epoch=3)
+
+
+def test_printed_sentences_english() -> None:
+    assert variants.net_description("ResNet-44") == "deep and thin: 7 basic blocks per stage, 16-32-64 channels"
+    assert [variants.net_description(n) for n in variants.EQUAL_COMPUTE_NETS] == [
+        what for __, what in variants.EQUAL_COMPUTE_NETS.values()]
+    assert variants.parameter_ratio_line("ResNet-1202", "ResNet-110", 19_421_274, 1_727_962) == (
+        "ResNet-1202 / ResNet-110: 11.2x the parameters")
+    assert variants.best_epoch_line(_history_stub(), "MNIST", "runs/x") == (
+        "best validation accuracy 87.5% at epoch 3 (MNIST); its weights are in runs/x/best.pt and were restored")
+
+
+def test_printed_sentences_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESNET_LAB_LANG", "zh")
+    assert variants.net_description("WRN-16-2").startswith("浅而宽")
+    assert all("per stage" not in variants.net_description(n) for n in variants.EQUAL_COMPUTE_NETS)
+    ratio = variants.parameter_ratio_line("ResNet-1202", "ResNet-110", 19_421_274, 1_727_962)
+    assert ratio == "ResNet-1202 / ResNet-110：参数量为 11.2 倍"
+    best = variants.best_epoch_line(_history_stub(), "MNIST", "runs/x")
+    assert "87.5%" in best and "第 3 个迭代周期" in best and "runs/x/best.pt" in best and "best validation" not in best

@@ -18,7 +18,8 @@ from ..i18n import N_, _
 from ..models import count_parameters
 
 __all__ = ["conv_rule_lines", "bn_linear_lines", "BLOCK_CASES", "block_case_cost", "block_case_agreement",
-           "table1_comparison_lines"]
+           "table1_comparison_lines", "imagenet_check_line", "imagenet_check_off", "variant_summary_lines",
+           "cifar_summary_lines", "formula_only_line"]
 
 
 def conv_rule_lines(conv: nn.Conv2d, size: int) -> list[str]:
@@ -155,3 +156,47 @@ def table1_comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                            "(about {v1_rounded:.1f} G), {change:+.1%}").format(
                 v15=v15, v15_rounded=v15, v1=ours(row), v1_rounded=ours(row), change=v15 / ours(row) - 1))
     return lines
+
+
+def imagenet_check_line(network: str, label: str, formula_macs: int, measured_macs: int) -> str:
+    """One line of the ImageNet check: the formula's MACs of ``network`` (built as ``label``, e.g.
+    ``"ours, v1"``) equal ``FlopCounterMode``'s count, layer by layer."""
+    return _("{network:>9s} {label:17s}: formula {formula:>14,} MACs == FlopCounterMode {measured:>14,}, "
+             "every layer agrees").format(network=network, label=label, formula=formula_macs, measured=measured_macs)
+
+
+def imagenet_check_off() -> str:
+    """What the ImageNet check prints when the run profile switches it off (``imagenet_flop_check``)."""
+    return _("The FlopCounterMode check of the ImageNet networks is off in this profile.")
+
+
+def variant_summary_lines(v1: ar.Cost, v15: ar.Cost, diffs: Sequence[tuple[ar.LayerCost, ar.LayerCost]],
+                          layers: Sequence[str] = ("layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2")) -> list[str]:
+    """Below the v1/v1.5 differences of one network: the differences ``diffs`` (from
+    :func:`resnet_lab.arithmetic.variant_differences`) add up to the gap between the totals of ``v1`` and
+    ``v15``, how much more v1.5 costs in percent, and what each 3x3 convolution in ``layers`` costs in both."""
+    extra = sum(b.macs - a.macs for a, b in diffs)
+    lines = [_("sum of the differences {extra:,} = total v1.5 {v15:,} - total v1 {v1:,} = {gap:,}").format(
+                 extra=extra, v15=v15.macs, v1=v1.macs, gap=v15.macs - v1.macs),
+             _("v1.5 spends {extra:.1%} more multiply-adds than v1").format(extra=v15.macs / v1.macs - 1)]
+    lines += [_("{layer}: the 3x3 costs {v1:,} MACs in v1 and {v15:,} in v1.5").format(
+                  layer=name, v1=v1[name].macs, v15=v15[name].macs) for name in layers]
+    return lines
+
+
+def cifar_summary_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Below the CIFAR table (:func:`resnet_lab.arithmetic.cifar_rows`, shallowest first): how many times
+    the deepest net's parameters and MACs are the shallowest's, and what option B's two projections add."""
+    first, last = rows[0], rows[-1]
+    return [_("ResNet-{deep} / ResNet-{shallow}: {params:.1f}x the parameters, {macs:.1f}x the MACs").format(
+                deep=last["depth"], shallow=first["depth"], params=last["params A"] / first["params A"],
+                macs=last["MMACs A"] / first["MMACs A"]),
+            _("option B adds {params:,} parameters at every depth: two projections (16->32 and 32->64, each with "
+              "its BN); their MACs add {macs:.3f} M").format(
+                params=first["params B"] - first["params A"], macs=first["MMACs B"] - first["MMACs A"])]
+
+
+def formula_only_line(profile_name: str, depths: Sequence[int]) -> str:
+    """The CIFAR depths the ``profile_name`` profile leaves to the formula (not counted with PyTorch)."""
+    return _("not counted by PyTorch in the {profile} profile (formula only): {depths}").format(
+        profile=repr(profile_name), depths=list(depths))

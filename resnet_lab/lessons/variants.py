@@ -17,12 +17,12 @@ from torch import nn
 from ..arithmetic import basic_block_cost, bottleneck_cost, cifar_resnet_cost, measure_macs, preact_block_cost
 from ..arithmetic.variants import cifar_resnext29_cost, resnext_block_cost, wide_block_cost, wide_resnet_cost
 from ..data import ImageData
-from ..i18n import _
+from ..i18n import N_, _
 from ..models import BasicBlock, Bottleneck, PreActBlock, count_parameters
 
 __all__ = [
     "BlockRow", "block_comparison", "EQUAL_COMPUTE_NETS", "net_costs", "resize_images",
-    "accuracy_verdict", "parameter_stats", "train_equal_compute", "depth_config", "depth_generalization",
+    "net_description", "accuracy_verdict", "parameter_stats", "parameter_ratio_line", "best_epoch_line", "train_equal_compute", "depth_config", "depth_generalization",
 ]
 
 
@@ -73,10 +73,15 @@ def block_comparison(channels: int = 64, size: int = 16, k: int = 2, cardinality
 
 # name -> (registry model name, description): three nets of about the same compute (MACs per 32x32 image)
 EQUAL_COMPUTE_NETS: dict[str, tuple[str, str]] = {
-    "ResNet-44": ("resnet44", "deep and thin: 7 basic blocks per stage, 16-32-64 channels"),
-    "WRN-16-2": ("wrn16_2", "shallow and wide: 2 pre-activation blocks per stage, twice the channels"),
-    "ResNeXt-29 2x2d": ("resnext29_2x2d", "grouped: 3 bottlenecks per stage, 3x3 convs in 2 groups"),
+    "ResNet-44": ("resnet44", N_("deep and thin: 7 basic blocks per stage, 16-32-64 channels")),
+    "WRN-16-2": ("wrn16_2", N_("shallow and wide: 2 pre-activation blocks per stage, twice the channels")),
+    "ResNeXt-29 2x2d": ("resnext29_2x2d", N_("grouped: 3 bottlenecks per stage, 3x3 convs in 2 groups")),
 }
+
+
+def net_description(name: str) -> str:
+    """What kind of net ``name`` (a key of :data:`EQUAL_COMPUTE_NETS`) is, in the learner's language."""
+    return _(EQUAL_COMPUTE_NETS[name][1])
 
 
 def net_costs(input_size: int = 32) -> dict[str, tuple[int, int]]:
@@ -129,6 +134,21 @@ def accuracy_verdict(accuracies: Mapping[str, float], n_eval: int, data_label: s
     return {"ranking": ranked, "margin": margin, "noise": noise,
             "sentence": _("Validation accuracy on {data}: {order}. {verdict}").format(
                 data=data_label, order=order, verdict=tail)}
+
+
+def parameter_ratio_line(deep: str, shallow: str, params_deep: int, params_shallow: int) -> str:
+    """How many times the parameters of net ``deep`` are those of net ``shallow``."""
+    return _("{deep} / {shallow}: {ratio:.1f}x the parameters").format(
+        deep=deep, shallow=shallow, ratio=params_deep / params_shallow)
+
+
+def best_epoch_line(history: object, data_label: str, checkpoint_dir: str | None) -> str:
+    """After a run of :func:`resnet_lab.train.fit`: its best validation accuracy, the epoch it came at, on
+    which data, and where the best weights were saved (the trainer restores them at the end)."""
+    best = max(a for a in history.val_acc if a is not None)  # type: ignore[attr-defined]
+    return _("best validation accuracy {accuracy:.1f}% at epoch {epoch} ({data}); its weights are in "
+             "{checkpoint}/best.pt and were restored").format(
+        accuracy=100 * best, epoch=history.best_epoch, data=data_label, checkpoint=checkpoint_dir)  # type: ignore[attr-defined]
 
 
 def parameter_stats(model: nn.Module) -> list[tuple[str, int, float, float]]:
