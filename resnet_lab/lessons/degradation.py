@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 
 from .. import store
 from ..i18n import N_, _
-from ..data import ImageData, channel_stats, normalize, train_val_split
+from ..data import ImageData, channel_stats, normalize, show, train_val_split
 from ..loader import random_crop_flip
 from ..models import cifar_resnet, validate_cifar_depth
 from ..train.core import StepRecord, evaluate_batches, train_loop
@@ -518,6 +519,48 @@ def degradation_verdict(result: DegradationResult, *, margin: float = 0.01) -> d
         s += _(" With shortcuts the deeper net is still worse: {residual_hi} {r_hi} vs {residual_lo} {r_lo}.").format(
             **names, r_hi=pct(r_hi), r_lo=pct(r_lo))
     s += _(" (Training errors on {data}; margin {margin:.0f} points.)").format(
-        data=result.data_label, margin=100 * margin)
+        data=show(result.data_label), margin=100 * margin)
     return {"degraded": degraded, "residual_ok": residual_ok, "shallow": lo, "deep": hi,
             "plain": (p_lo, p_hi), "residual": (r_lo, r_hi), "sentence": s}
+
+
+# Sentences lesson 01 (and lesson 02) print around the experiment, in the learner's language.
+
+def _display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def image_size_line(cfg: CifarConfig) -> str:
+    """The image size the nets train on, noting when it is averaged down from CIFAR-10's 32x32."""
+    line = _("images the nets see: {size}x{size}").format(size=cfg.image_size)
+    return line + (_(" (averaged down from 32x32)") if cfg.image_size < 32 else "")
+
+
+def training_summary(result: DegradationResult) -> str:
+    """How many nets were trained now, how many came from the cache, and the seconds it took."""
+    return _("{trained} nets trained now, {cached} loaded from the cache, {seconds:.1f} s").format(
+        trained=result.trained, cached=len(result.runs) - result.trained, seconds=result.seconds)
+
+
+def final_errors_heading(result: DegradationResult) -> str:
+    """The heading printed above :func:`results_table`: the final errors and the data they were measured on."""
+    return _("Final errors ({data}):").format(data=show(result.data_label))
+
+
+def prediction_report(plain: object, residual: object, plain_gap: object, residual_gap: object) -> str:
+    """Lesson 01's four prediction checks, one labelled line each, the results aligned in one column.
+
+    The arguments are the checkers' results (:class:`resnet_lab.exercises.CheckResult`), printed with ``str``.
+    """
+    rows = [(_("Your plain prediction:"), plain), (_("Your residual prediction:"), residual),
+            (_("Your plain gap:"), plain_gap), (_("Your residual gap:"), residual_gap)]
+    width = max(_display_width(label) for label, __ in rows)
+    return "\n".join(f"{label}{' ' * (width - _display_width(label))} {check}" for label, check in rows)
+
+
+def reference_caption(reference: Any, profile_name: str) -> str:
+    """The reference run's caption, or a sentence saying the profile has none recorded."""
+    if reference is not None:
+        return reference.caption()
+    return _("No reference run is recorded for the {profile!r} profile.").format(profile=profile_name)

@@ -8,6 +8,7 @@ lesson 02's singular-value spectra of the first stage of a plain and a residual 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data import show
 from ..i18n import N_, _
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title
 
@@ -185,3 +187,22 @@ def plot_path_gradients(results: Mapping[str, Any], counts: Sequence[int], title
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def data_line(data: Any) -> str:
+    """Where the lesson's images come from and how the plots label them (``data.source``, ``data.label``)."""
+    return _("data: {source} -> plots are labelled '{label}'").format(source=show(data.source), label=show(data.label))
+
+
+def gradient_summary_lines(views: Mapping[tuple[str, str, bool], Any]) -> list[str]:
+    """One line per view of :func:`plot_gradient_norms`: when it was measured, then the view's summary."""
+    lines = []
+    for (when, __, ___), view in views.items():
+        label = _(when)
+        lines.append(f"{label}{' ' * max(0, 14 - _display_width(label))} {view.summary()}")
+    return lines
+
+
+def _display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)

@@ -203,3 +203,11 @@ def figure7_config(profile: object) -> CifarConfig:
         overrides["iters"] = g.figure7_iters
         overrides["eval_every"] = g.figure7_iters
     return config_from_profile(profile, **overrides)
+
+
+def figure7_training_summary(result: DegradationResult) -> str:
+    """Which nets Figure 7 uses and how many were trained now rather than loaded from lesson 01's cache."""
+    return _("depths {depths}, seeds {seeds}: {trained} nets trained now, {cached} loaded from lesson 01's cache "
+             "({seconds:.1f} s)").format(depths=result.config.depths, seeds=result.config.seeds,
+                                         trained=result.trained, cached=len(result.runs) - result.trained,
+                                         seconds=result.seconds)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..i18n import N_
+from ..i18n import N_, _
 
 __all__ = [
     "KINDS",
@@ -282,3 +282,8 @@ def degradation_onset(sweep: dict[str, Any], *, kind: str = "plain", factor: flo
         if math.isfinite(loss):
             best = min(best, loss)
     return None
+
+
+def comparison_time_line(seconds: float) -> str:
+    """The line printed after training the plain and the residual toy net and drawing the figure."""
+    return _("trained both nets and drew the figure in {seconds:.1f} s").format(seconds=seconds)
