@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..i18n import _
 from .evalset import EvalSet, evaluate_loss_accuracy
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "loss_slice_1d",
     "loss_slice_2d",
     "sharpness",
+    "landscape_report",
 ]
 
 
@@ -185,3 +187,25 @@ def sharpness(s: Slice1D, radius: float = 0.5) -> float:
     if not rises:
         raise ValueError(f"no slice point with 0 < |alpha| <= {radius}; the alphas are {s.alphas}")
     return sum(rises) / len(rises)
+
+
+def landscape_report(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2D], data_label: str,
+                     *, radius: float = 0.5) -> str:
+    """The lines that read the loss slices of several nets (same keys in ``slices_1d`` and ``slices_2d``):
+    per net, the loss at the trained weights, the mean rise within ``|alpha| <= radius``
+    (:func:`sharpness`) and the highest loss on the 2-D grid; then which net's loss rises more slowly
+    around its minimum.
+    """
+    rise = {key: sharpness(s, radius=radius) for key, s in slices_1d.items()}
+    edge = {key: max(max(row) for row in s.loss) for key, s in slices_2d.items()}
+    at0 = {key: s.loss[s.alphas.index(0.0)] for key, s in slices_1d.items()}
+    lines = [_("Your run ({data}):").format(data=data_label)]
+    for key in rise:
+        lines.append(_("  {net:8s}: loss at the trained weights {loss:.3f}; mean rise within |alpha| <= {radius:g}: "
+                       "{rise:.3f}; highest loss on the 2-D grid: {highest:.3g}").format(
+            net=key, loss=at0[key], radius=radius, rise=rise[key], highest=edge[key]))
+    flatter = min(rise, key=lambda key: rise[key])
+    lines.append(_("Around its minimum the {net} net's loss rises more slowly along these directions "
+                   "({flatter:.3f} vs {steeper:.3f}).").format(
+        net=_(flatter), flatter=rise[flatter], steeper=max(rise.values())))
+    return "\n".join(lines)

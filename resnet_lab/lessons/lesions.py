@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock, make_shortcut, residual_blocks
 from .evalset import EvalSet, evaluate_loss_accuracy
-from .paths import surviving_fraction_of_length
+from .paths import surviving_fraction_of_length, surviving_path_fraction
 
 __all__ = [
     "BlockInfo",
@@ -46,6 +46,8 @@ __all__ = [
     "effective_path_length",
     "lesion_summary",
     "downsampling_verdict",
+    "lesion_report",
+    "random_lesion_report",
 ]
 
 
@@ -341,3 +343,53 @@ def downsampling_verdict(row: Mapping[str, float]) -> str:
     return _("deleting a downsampling block costs {how} deleting an ordinary one "
              "({down:.0f}% vs {ordinary:.0f}% of the accuracy above chance kept)").format(
         how=how, down=100 * down, ordinary=100 * ordinary)
+
+
+def lesion_report(summary: Mapping[str, Mapping[str, float]], data_label: str, n_images: int) -> str:
+    """The lines that read a single-block lesion study: one per net of :func:`lesion_summary`'s ``summary``
+    (intact accuracy, accuracy above chance kept after deleting one ordinary / one downsampling block, the
+    worst block), then whether the residual net survives ordinary deletions clearly better than the plain
+    net (more than 10 points more kept) and :func:`downsampling_verdict` for the residual net.
+
+    ``summary`` needs the keys ``"residual"`` and ``"plain"``; ``data_label`` names the data and
+    ``n_images`` is the number of held-out images the study used.
+    """
+    r, p = summary["residual"], summary["plain"]
+    lines = [_("Your run ({data}, {n_images} held-out images):").format(data=data_label, n_images=n_images)]
+    for key, s in summary.items():
+        lines.append(_("  {net:8s}: intact {intact:.1f}%; one ordinary block deleted keeps {ordinary:.0f}% "
+                       "of the accuracy above chance, one downsampling block {down:.0f}%; "
+                       "worst: block {worst} ({worst_accuracy:.1f}%)").format(
+            net=key, intact=100 * s["baseline"], ordinary=100 * s["kept_ordinary"],
+            down=100 * s["kept_downsampling"], worst=int(s["worst_block"]), worst_accuracy=100 * s["worst_accuracy"]))
+    graceful = r["kept_ordinary"] > p["kept_ordinary"] + 0.1
+    sentence = (_("So in your run the residual net survives ordinary deletions much better than the plain net "
+                  "({residual:.0f}% vs {plain:.0f}% kept), and in the residual net {verdict}.") if graceful else
+                _("So in your run the residual net does not survive deletions clearly better than the plain net "
+                  "({residual:.0f}% vs {plain:.0f}% kept), and in the residual net {verdict}."))
+    lines.append(sentence.format(residual=100 * r["kept_ordinary"], plain=100 * p["kept_ordinary"],
+                                 verdict=downsampling_verdict(r)))
+    return "\n".join(lines)
+
+
+def random_lesion_report(results: Mapping[str, RandomLesionResult], chance: float, data_label: str) -> str:
+    """The lines that read a random lesion study (``results``: net -> :func:`random_lesion_study`, with a
+    ``"residual"`` entry whose intact net beats ``chance``): at the largest ``k``, the fraction of all
+    paths and of the paths of length 1 that survive; per net better than chance, the accuracy above
+    chance it keeps (:func:`retention`); and the path length whose survival curve the residual net's
+    follows (:func:`effective_path_length`).
+    """
+    residual = results["residual"]
+    n_blocks, k_max = residual.n_blocks, residual.ks[-1]
+    kept = {key: retention(res, chance) for key, res in results.items() if res.mean(0) > chance}
+    l_eff, __ = effective_path_length(residual, chance)
+    lines = [_("Your run ({data}): with {k} of {n_blocks} blocks deleted, only 2^-{k} = {fraction:.3f} of the "
+               "paths are left, and {fraction_1:.3f} of the paths of length 1.").format(
+        data=data_label, k=k_max, n_blocks=n_blocks, fraction=surviving_path_fraction(n_blocks, k_max),
+        fraction_1=surviving_fraction_of_length(n_blocks, k_max, 1))]
+    for key, kk in kept.items():
+        lines.append(_("  {net:8s} keeps {kept:.0f}% of its accuracy above chance").format(net=key, kept=100 * kk[k_max]))
+    lines.append(_("The residual net's curve is closest to the survival curve of paths of length {length} "
+                   "(of {n_blocks} blocks): in the ensemble reading, your net relies mostly on paths that short.").format(
+        length=l_eff, n_blocks=n_blocks))
+    return "\n".join(lines)

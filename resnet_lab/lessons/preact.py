@@ -8,7 +8,8 @@ layouts, and :func:`clean_shortcut_gaps` measures it on a trained net's real fea
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -16,7 +17,8 @@ from torch import Tensor, nn
 from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock
 
-__all__ = ["unrolled_stage", "shortcut_gap", "clean_shortcut_gaps", "PAPER_PREACT_ERRORS", "preact_verdict"]
+__all__ = ["unrolled_stage", "shortcut_gap", "clean_shortcut_gaps", "PAPER_PREACT_ERRORS", "preact_verdict", "run_summary",
+           "gpu_depth_note", "no_reference_note", "comparison_title"]
 
 # He et al. (2016), "Identity Mappings in Deep Residual Networks", CIFAR-10 test error (%), original vs
 # pre-activation ResNet (Tables 2 and 3): the gain is small at 110 layers and large at 1001.
@@ -129,3 +131,31 @@ def preact_verdict(acc_original: float, acc_preact: float, n_eval: int, depth: i
     tail = _(" The paper's test errors, original -> pre-activation: {paper}; the gain grows with depth.").format(
         paper=paper)
     return {"gap": gap, "noise": noise, "resolved": resolved, "sentence": head + body + tail}
+
+
+def run_summary(histories: Mapping[str, Any], data_label: str, depth: int, steps: int) -> str:
+    """A heading for this run's comparison (data, ``depth`` layers, ``steps`` SGD steps) and one line per
+    net of ``histories`` (name -> :class:`~resnet_lab.train.History`): its final training loss and
+    validation accuracy."""
+    lines = [_("Your run ({data}), {depth} layers, {steps} steps, one run each:").format(
+        data=data_label, depth=depth, steps=steps)]
+    for key, h in histories.items():
+        lines.append(_("  {net:9s} final training loss {loss:.3f}, validation accuracy {accuracy:.1f}%").format(
+            net=key, loss=h.train_loss[-1], accuracy=100 * h.val_acc[-1]))
+    return "\n".join(lines)
+
+
+def gpu_depth_note(depth: int) -> str:
+    """The sentence naming the depth at which the gpu profile runs the original-vs-pre-activation comparison."""
+    return _("The gpu profile runs this comparison at {depth} layers.").format(depth=depth)
+
+
+def no_reference_note(profile_name: str) -> str:
+    """What the training-curve figure shows when no reference run was recorded for ``profile_name``."""
+    return _("No reference run was recorded for the {profile!r} profile (the quick profile shows the cpu one): "
+             "only your run is drawn.").format(profile=profile_name)
+
+
+def comparison_title(depth: int) -> str:
+    """Title of the figure comparing the original and the pre-activation net of ``depth`` layers."""
+    return _("Original vs pre-activation, {depth} layers").format(depth=depth)
