@@ -28,7 +28,7 @@ from .data import show
 from .i18n import N_, _
 
 __all__ = ["REFERENCE_DIR", "LESSONS", "Reference", "load", "save", "provenance", "reference_path",
-           "reference_note"]
+           "reference_note", "reference_caption"]
 
 REFERENCE_DIR = Path(__file__).with_name("reference_data")
 LESSONS: tuple[str, ...] = ("lesson01", "lesson02", "lesson04", "lesson05")
@@ -260,7 +260,15 @@ def reference_note(ref: Reference | None, profile_name: str) -> str:
     """What a lesson prints under its figure: the reference's provenance (:meth:`Reference.describe`), or, when
     none was recorded for ``profile_name``, a sentence saying that only the learner's run is drawn
     (in the learner's language)."""
-    if ref is not None:
-        return ref.describe()
+    return ref.describe() if ref is not None else _no_reference(profile_name)
+
+
+def reference_caption(ref: Reference | None, profile_name: str) -> str:
+    """The one-line version of :func:`reference_note`: the reference's caption (:meth:`Reference.caption`), or
+    the sentence saying that none was recorded for ``profile_name``."""
+    return ref.caption() if ref is not None else _no_reference(profile_name)
+
+
+def _no_reference(profile_name: str) -> str:
     return _("No reference run was recorded for the {profile!r} profile (the quick profile shows the cpu one): "
              "only your run is drawn.").format(profile=profile_name)

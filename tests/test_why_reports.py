@@ -1,5 +1,5 @@
 """Tests of lesson 05's printed readings (lesions.lesion_report, lesions.random_lesion_report,
-landscape.landscape_report, preact.run_summary / gpu_depth_note / no_reference_note / comparison_title):
+landscape.landscape_report, preact.run_summary / gpu_depth_note / comparison_title):
 the English text is what the notebook's code cells printed before, and in Chinese the same numbers appear."""
 
 from __future__ import annotations
@@ -126,12 +126,9 @@ def test_preact_texts_english_as_before_and_chinese(monkeypatch: pytest.MonkeyPa
             f"validation accuracy {100 * histories[key].val_acc[-1]:.1f}%" for key in histories]
     assert text == "\n".join(old)
     assert preact.gpu_depth_note(110) == "The gpu profile runs this comparison at 110 layers."
-    assert preact.no_reference_note("quick") == ("No reference run was recorded for the 'quick' profile (the quick "
-                                                 "profile shows the cpu one): only your run is drawn.")
     assert preact.comparison_title(32) == "Original vs pre-activation, 32 layers"
     monkeypatch.setenv(i18n.LANG_ENV, "zh")
     zh = preact.run_summary(histories, label, depth, steps)
     assert "最终训练损失" in zh and "验证准确率" in zh and _numbers(zh) == _numbers(text)
     assert preact.gpu_depth_note(110) == "gpu 配置在 110 层上进行这一比较。"
-    assert "'quick'" in preact.no_reference_note("quick") and "参考运行" in preact.no_reference_note("quick")
     assert preact.comparison_title(32) == "原始块与预激活块对比，32 层"

@@ -557,10 +557,3 @@ def prediction_report(plain: object, residual: object, plain_gap: object, residu
             (_("Your plain gap:"), plain_gap), (_("Your residual gap:"), residual_gap)]
     width = max(_display_width(label) for label, __ in rows)
     return "\n".join(f"{label}{' ' * (width - _display_width(label))} {check}" for label, check in rows)
-
-
-def reference_caption(reference: Any, profile_name: str) -> str:
-    """The reference run's caption, or a sentence saying the profile has none recorded."""
-    if reference is not None:
-        return reference.caption()
-    return _("No reference run is recorded for the {profile!r} profile.").format(profile=profile_name)

@@ -18,7 +18,7 @@ from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock
 
 __all__ = ["unrolled_stage", "shortcut_gap", "clean_shortcut_gaps", "PAPER_PREACT_ERRORS", "preact_verdict", "run_summary",
-           "gpu_depth_note", "no_reference_note", "comparison_title"]
+           "gpu_depth_note", "comparison_title"]
 
 # He et al. (2016), "Identity Mappings in Deep Residual Networks", CIFAR-10 test error (%), original vs
 # pre-activation ResNet (Tables 2 and 3): the gain is small at 110 layers and large at 1001.
@@ -148,12 +148,6 @@ def run_summary(histories: Mapping[str, Any], data_label: str, depth: int, steps
 def gpu_depth_note(depth: int) -> str:
     """The sentence naming the depth at which the gpu profile runs the original-vs-pre-activation comparison."""
     return _("The gpu profile runs this comparison at {depth} layers.").format(depth=depth)
-
-
-def no_reference_note(profile_name: str) -> str:
-    """What the training-curve figure shows when no reference run was recorded for ``profile_name``."""
-    return _("No reference run was recorded for the {profile!r} profile (the quick profile shows the cpu one): "
-             "only your run is drawn.").format(profile=profile_name)
 
 
 def comparison_title(depth: int) -> str:
