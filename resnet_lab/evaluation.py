@@ -118,15 +118,17 @@ def plot_history(history: History, axes: Sequence[Axes] | None = None, title: st
 
 
 def plot_confusion_matrix(
-    cm: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None, title: str | None = None
+    cm: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None, title: str | None = None,
+    model: str = "",
 ) -> Figure:
     """Row-normalised confusion matrix (each row: where the images of one true class went), in %.
 
-    ``title`` defaults to "Confusion matrix (test)" in the learner's language.
+    ``title`` defaults to "Confusion matrix of {model} (test)" (or without the model) in the learner's language.
     """
     import matplotlib.pyplot as plt
 
-    title = _("Confusion matrix (test)") if title is None else title
+    if title is None:
+        title = _("Confusion matrix of {model} (test)").format(model=model) if model else _("Confusion matrix (test)")
     classes = [show_class(c) for c in classes]
     if ax is None:
         __, ax = plt.subplots(figsize=(6.4, 5.6))
@@ -152,15 +154,17 @@ def plot_confusion_matrix(
 
 def plot_per_class_accuracy(
     acc: Tensor, classes: Sequence[str], *, data: Any = "", ax: Axes | None = None,
-    title: str | None = None,
+    title: str | None = None, model: str = "",
 ) -> Figure:
     """Horizontal bars of each class's accuracy (%), with the mean over classes as a line.
 
-    ``title`` defaults to "Per-class accuracy (test)" in the learner's language.
+    ``title`` defaults to "Per-class accuracy of {model} (test)" (or without the model) in the learner's language.
     """
     import matplotlib.pyplot as plt
 
-    title = _("Per-class accuracy (test)") if title is None else title
+    if title is None:
+        title = (_("Per-class accuracy of {model} (test)").format(model=model) if model
+                 else _("Per-class accuracy (test)"))
     classes = [show_class(c) for c in classes]
     if ax is None:
         __, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -217,13 +221,15 @@ def plot_lr_schedules(
 ) -> Figure:
     """The three schedules of :func:`resnet_lab.train.lr_at` over a run, against epochs.
 
-    ``title`` defaults to "Learning-rate schedules for this run" in the learner's language.
+    ``title`` defaults to "Schedules for {epochs} epochs of {steps} steps" in the learner's language.
     """
     import matplotlib.pyplot as plt
 
     from .train import SCHEDULES, lr_at
 
-    title = _("Learning-rate schedules for this run") if title is None else title
+    if title is None:
+        title = _("Schedules for {epochs} epochs of {steps} steps").format(
+            epochs=f"{total_steps / steps_per_epoch:g}", steps=steps_per_epoch)
     if ax is None:
         __, ax = plt.subplots(figsize=(7, 3.2))
     fig = ax.figure

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "data_title",
+    "run_title",
     "PLAIN_COLOR",
     "RESIDUAL_COLOR",
     "net_color",
@@ -364,3 +365,8 @@ def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: st
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def run_title(name: str, profile_name: str) -> str:
+    """Title of the figure of the learner's own run of ``name`` in profile ``profile_name``."""
+    return _("{name}: your {profile} run").format(name=name, profile=profile_name)

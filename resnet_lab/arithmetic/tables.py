@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..i18n import _
 from ..models import PAPER_CIFAR_DEPTHS, count_parameters
 from .layers import Cost, LayerCost
 from .networks import IMAGENET_NAMES, build_imagenet, build_torchvision, cifar_resnet_cost, imagenet_resnet_cost
@@ -103,13 +104,21 @@ def variant_differences(name: str = "resnet50", input_size: int = 224) -> list[t
 
 
 def plot_stage_macs(
-    costs: dict[str, Cost], *, reference: dict[str, float] | None = None, reference_label: str = "paper",
-    title: str = "Where the multiply-adds go",
+    costs: dict[str, Cost], *, reference: dict[str, float] | None = None, reference_label: str | None = None,
+    title: str | None = None, input_size: int | None = None,
 ) -> Figure:
     """Stacked bars: one bar per network, one segment per stage (stem, layer1..., head), in GMACs.
 
-    ``reference`` (network -> multiply-adds) draws a black tick at a quoted figure for comparison."""
+    ``reference`` (network -> multiply-adds) draws a black tick at a quoted figure for comparison, labelled
+    ``reference_label`` (default "paper, Table 1"). ``title`` defaults to "Multiply-adds per stage at
+    {input_size}x{input_size} (v1, formula)" (with ``input_size``) or "Where the multiply-adds go"; both
+    defaults are in the learner's language, a given title is shown as given."""
     import matplotlib.pyplot as plt
+
+    reference_label = _("paper, Table 1") if reference_label is None else reference_label
+    if title is None:
+        title = (_("Where the multiply-adds go") if input_size is None
+                 else _("Multiply-adds per stage at {size}x{size} (v1, formula)").format(size=input_size))
 
     stages: list[str] = []
     for cost in costs.values():
@@ -133,10 +142,10 @@ def plot_stage_macs(
         xs = [x for x, r in enumerate(refs) if r is not None]
         ax.hlines([refs[x] for x in xs], [x - 0.42 for x in xs], [x + 0.42 for x in xs], colors="black",
                   linewidth=2, zorder=3, label=reference_label)
-    ax.set_ylabel("multiply-adds (x 10^9)")
+    ax.set_ylabel(_("multiply-adds (x 10^9)"))
     ax.set_ylim(0, max(bottom) * 1.2)
     ax.set_title(title)
-    ax.legend(title="stage", loc="upper left", fontsize=8)
+    ax.legend(title=_("stage"), loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..i18n import _
 from .toy import one_thread, two_spirals
 
-__all__ = ["PlainMLPBlock", "ResidualMLPBlock", "BlockStack", "StackRun", "train_block_stack"]
+__all__ = ["PlainMLPBlock", "ResidualMLPBlock", "BlockStack", "StackRun", "train_block_stack", "stack_label"]
 
 
 class PlainMLPBlock(nn.Module):
@@ -103,3 +104,8 @@ def train_block_stack(
         with torch.no_grad():
             error = (net(x).argmax(1) != y).float().mean().item()
     return StackRun(depth, losses, error)
+
+
+def stack_label(kind: str, depth: int) -> str:
+    """Legend label of a stack of ``kind`` ("plain" or "residual") blocks, in the learner's language."""
+    return _("{kind} blocks, depth {depth}").format(kind=_(kind), depth=depth)

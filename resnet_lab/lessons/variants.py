@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from ..models import BasicBlock, Bottleneck, PreActBlock, count_parameters
 
 __all__ = [
     "BlockRow", "block_comparison", "EQUAL_COMPUTE_NETS", "net_costs", "resize_images",
-    "net_description", "accuracy_verdict", "parameter_stats", "parameter_ratio_line", "best_epoch_line", "train_equal_compute", "depth_config", "depth_generalization",
+    "net_description", "equal_compute_title", "demo_title", "accuracy_verdict", "parameter_stats", "parameter_ratio_line", "best_epoch_line", "train_equal_compute", "depth_config", "depth_generalization",
 ]
 
 
@@ -258,3 +259,14 @@ def depth_generalization(errors: Mapping[tuple[int, str], Mapping[str, float]], 
         s += _("The gap does not grow with depth here ({gap0:.1f} -> {gap1:.1f} points): at this budget the "
                "deeper net is not yet overfitting more than the shallow one.").format(**gaps)
     return {"rows": rows, "gap_grows": grows, "sentence": s}
+
+
+def equal_compute_title(budget: Any) -> str:
+    """Title of the equal-compute training figure (``budget``: the profile's variants budget)."""
+    return _("Equal compute, {steps} steps at {size}x{size}").format(steps=budget.compare_steps,
+                                                                     size=budget.compare_size)
+
+
+def demo_title(data_name: str) -> str:
+    """Title of the training figure of the short demo on ``data_name`` (e.g. "MNIST")."""
+    return _("{data} demo").format(data=data_name)
