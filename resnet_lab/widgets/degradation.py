@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from ..i18n import N_, _
+from ..lessons.degradation import net_name
 from ..lessons.toy import KINDS, ToyRun, toy_decision_grid, train_toy, two_spirals
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR
 
@@ -51,10 +52,10 @@ def draw_toy_comparison(
     ax = axes[0]
     for kind in kinds:
         curve = run.losses[kind]
-        label = _("{net}: final loss {loss:.3f}").format(net=kind, loss=run.final_loss[kind])
+        label = _("{net}: final loss {loss:.3f}").format(net=_(kind), loss=run.final_loss[kind])
         if run.diverged[kind]:
             last = max((i for i, v in enumerate(curve) if math.isfinite(v)), default=0)
-            label = _("{net}: diverged at step {step}").format(net=kind, step=last + 1)
+            label = _("{net}: diverged at step {step}").format(net=_(kind), step=last + 1)
             ax.plot([last], [curve[last] if math.isfinite(curve[last]) else 1.0], "x", color="black", ms=10, mew=2)
         ax.semilogy(range(1, len(curve) + 1), curve, color=_COLORS[kind], label=label)
     ax.set_xlabel(_("step (full batch)"))
@@ -67,7 +68,7 @@ def draw_toy_comparison(
         a.contourf(xs, ys, probs[i], levels=[0, 0.5, 1], colors=["#f3c7c7", "#c7d7f3"], alpha=0.8)
         a.scatter(x[:, 0], x[:, 1], c=["tab:red" if v == 0 else "tab:blue" for v in y.tolist()], s=6)
         err = run.final_error[kind]
-        title = f"{kind}-{depth}: " + (_("diverged") if run.diverged[kind]
+        title = f"{net_name(kind, depth)}: " + (_("diverged") if run.diverged[kind]
                                        else _("train error {error:.1f}%").format(error=100 * err))
         a.set_title(title, color=_COLORS[kind])
         a.set_xticks([])
