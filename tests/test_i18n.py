@@ -187,3 +187,21 @@ def test_a_missing_font_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp
         assert "absent.otf" in out and "RESNET_LAB_LANG=en" in out and out.count("\n") == 1
     finally:
         i18n.register_cjk_font.cache_clear()
+
+
+# --- English data labels inside translated sentences ------------------------------------------------------
+def test_the_standin_label_is_shown_in_the_learners_language(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from resnet_lab.data import synthetic_cifar
+    from resnet_lab.exercises.core import CheckResult, pick
+    from resnet_lab.lessons import training_loop
+
+    label = synthetic_cifar(n_train=20, n_test=10).label  # stays English as data (cache keys, histories)
+    monkeypatch.setenv(i18n.LANG_ENV, "en")
+    english = training_loop.split_summary(n_fit=10, n_val=5, n_test=10, data_label=label)
+    assert label in english
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    chinese = training_loop.split_summary(n_fit=10, n_val=5, n_test=10, data_label=label)
+    assert "synthetic" not in chinese and "合成" in chinese
+    pick(CheckResult(False, "x", "not attempted"), 1, 2, "your delete_block")
+    assert "你的 delete_block" in capsys.readouterr().out

@@ -186,7 +186,12 @@ def code_check(
 
 
 def pick(result: CheckResult, yours: Any, reference: Any, what: str = "") -> Any:
-    """Later cells use the learner's code when it passed its check, the reference otherwise (and say which)."""
+    """Later cells use the learner's code when it passed its check, the reference otherwise (and say which).
+
+    ``what`` names the learner's code, e.g. ``"your delete_block"`` (shown as "你的 delete_block" in Chinese).
+    """
+    if what.startswith("your "):
+        what = _("your {name}").format(name=what[len("your "):])
     what = what or _("your code")
     if result.correct:
         print(_("Using {what}.").format(what=what))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..data import show
 from ..i18n import _
 from .evalset import EvalSet, evaluate_loss_accuracy
 
@@ -199,7 +200,7 @@ def landscape_report(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, S
     rise = {key: sharpness(s, radius=radius) for key, s in slices_1d.items()}
     edge = {key: max(max(row) for row in s.loss) for key, s in slices_2d.items()}
     at0 = {key: s.loss[s.alphas.index(0.0)] for key, s in slices_1d.items()}
-    lines = [_("Your run ({data}):").format(data=data_label)]
+    lines = [_("Your run ({data}):").format(data=show(data_label))]
     for key in rise:
         lines.append(_("  {net:8s}: loss at the trained weights {loss:.3f}; mean rise within |alpha| <= {radius:g}: "
                        "{rise:.3f}; highest loss on the 2-D grid: {highest:.3g}").format(

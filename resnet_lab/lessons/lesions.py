@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data import show
 from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock, make_shortcut, residual_blocks
 from .evalset import EvalSet, evaluate_loss_accuracy
@@ -355,7 +356,7 @@ def lesion_report(summary: Mapping[str, Mapping[str, float]], data_label: str, n
     ``n_images`` is the number of held-out images the study used.
     """
     r, p = summary["residual"], summary["plain"]
-    lines = [_("Your run ({data}, {n_images} held-out images):").format(data=data_label, n_images=n_images)]
+    lines = [_("Your run ({data}, {n_images} held-out images):").format(data=show(data_label), n_images=n_images)]
     for key, s in summary.items():
         lines.append(_("  {net:8s}: intact {intact:.1f}%; one ordinary block deleted keeps {ordinary:.0f}% "
                        "of the accuracy above chance, one downsampling block {down:.0f}%; "
@@ -385,7 +386,7 @@ def random_lesion_report(results: Mapping[str, RandomLesionResult], chance: floa
     l_eff, __ = effective_path_length(residual, chance)
     lines = [_("Your run ({data}): with {k} of {n_blocks} blocks deleted, only 2^-{k} = {fraction:.3f} of the "
                "paths are left, and {fraction_1:.3f} of the paths of length 1.").format(
-        data=data_label, k=k_max, n_blocks=n_blocks, fraction=surviving_path_fraction(n_blocks, k_max),
+        data=show(data_label), k=k_max, n_blocks=n_blocks, fraction=surviving_path_fraction(n_blocks, k_max),
         fraction_1=surviving_fraction_of_length(n_blocks, k_max, 1))]
     for key, kk in kept.items():
         lines.append(_("  {net:8s} keeps {kept:.0f}% of its accuracy above chance").format(net=key, kept=100 * kk[k_max]))

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..data import show
 from ..i18n import _
 from ..models import BasicBlock, Bottleneck, PreActBlock
 
@@ -120,7 +121,7 @@ def preact_verdict(acc_original: float, acc_preact: float, n_eval: int, depth: i
               "validation accuracy on {data}).") if gap > 0 else
             _("Pre-activation trails by {gap:.1f} points at {depth} layers ({preact:.1f}% vs {original:.1f}% "
               "validation accuracy on {data}).")).format(
-        gap=100 * abs(gap), depth=depth, preact=100 * acc_preact, original=100 * acc_original, data=data_label)
+        gap=100 * abs(gap), depth=depth, preact=100 * acc_preact, original=100 * acc_original, data=show(data_label))
     if resolved:
         body = _(" That is more than twice the sampling noise of {n_eval} images ({noise:.1f} points), "
                  "so this run does tell the two layouts apart.").format(n_eval=n_eval, noise=100 * noise)
@@ -138,7 +139,7 @@ def run_summary(histories: Mapping[str, Any], data_label: str, depth: int, steps
     net of ``histories`` (name -> :class:`~resnet_lab.train.History`): its final training loss and
     validation accuracy."""
     lines = [_("Your run ({data}), {depth} layers, {steps} steps, one run each:").format(
-        data=data_label, depth=depth, steps=steps)]
+        data=show(data_label), depth=depth, steps=steps)]
     for key, h in histories.items():
         lines.append(_("  {net:9s} final training loss {loss:.3f}, validation accuracy {accuracy:.1f}%").format(
             net=key, loss=h.train_loss[-1], accuracy=100 * h.val_acc[-1]))

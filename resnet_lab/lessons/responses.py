@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..data import ImageData
+from ..data import ImageData, show
 from ..i18n import _
 from .degradation import CifarConfig, DegradationResult, config_from_profile, net_name
 from ..models import BasicBlock, Bottleneck, cifar_resnet, residual_blocks
@@ -189,7 +189,7 @@ def figure7_verdict(stds: dict[tuple[int, str], list[float]], data_label: str) -
         deep=net_name("residual", hi), deep_std=means[(hi, "residual")],
         shallow=net_name("residual", lo), shallow_std=means[(lo, "residual")])
     sentence = _("{finding1} ({pairs}). {finding2} (Mean response std over blocks, on {data}.)").format(
-        finding1=s1, pairs=pairs, finding2=s2, data=data_label)
+        finding1=s1, pairs=pairs, finding2=s2, data=show(data_label))
     return {"means": means, "smaller": smaller, "deeper_smaller": deeper_smaller, "sentence": sentence}
 
 

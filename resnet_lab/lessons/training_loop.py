@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..data import channel_stats, train_val_split
+from ..data import channel_stats, show, train_val_split
 from ..i18n import _
 from ..loader import DeviceLoader
 from ..models import PAPER_TABLE6_ERRORS
@@ -71,7 +71,7 @@ def split_summary(*, n_fit: int, n_val: int, n_test: int, data_label: str) -> st
     ``n_test``: the test images, evaluated once at the end; ``data_label``: the data's label (says so
     when the data is a stand-in)."""
     return "\n".join([
-        _("data          : {data}").format(data=data_label),
+        _("data          : {data}").format(data=show(data_label)),
         _("train split   : {n:,} images  (SGD sees these)").format(n=n_fit),
         _("validation    : {n:,} images  (every choice is made here)").format(n=n_val),
         _("test          : {n:,} images  (evaluated once, at the end)").format(n=n_test),
@@ -84,7 +84,7 @@ def best_epoch_summary(history: Any, data_label: str) -> str:
     ``history``: the :class:`resnet_lab.train.History` of the run (``best_val_acc``, ``best_epoch``, length)."""
     return _("best validation accuracy {acc:.2f}% at epoch {epoch} of {epochs} ({data}); "
              "the model holds that epoch's weights").format(
-        acc=100 * history.best_val_acc, epoch=history.best_epoch, epochs=len(history), data=data_label)
+        acc=100 * history.best_val_acc, epoch=history.best_epoch, epochs=len(history), data=show(data_label))
 
 
 def paper_comparison(gpu: Any, *, model: str, test_accuracy: float, epochs: int, profile_name: str,
@@ -110,5 +110,5 @@ def paper_comparison(gpu: Any, *, model: str, test_accuracy: float, epochs: int,
                "(a stand-in: not comparable with the paper)") if synthetic else
              _("yours: {model}, {error:.2f}% test error after {epochs} epochs, {profile} profile, {data}"))
     lines.append(yours.format(model=model, error=100 * (1 - test_accuracy), epochs=epochs, profile=profile_name,
-                              data=data_label))
+                              data=show(data_label)))
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..arithmetic import basic_block_cost, bottleneck_cost, cifar_resnet_cost, measure_macs, preact_block_cost
 from ..arithmetic.variants import cifar_resnext29_cost, resnext_block_cost, wide_block_cost, wide_resnet_cost
-from ..data import ImageData
+from ..data import ImageData, show
 from ..i18n import N_, _
 from ..models import BasicBlock, Bottleneck, PreActBlock, count_parameters
 
@@ -134,7 +134,7 @@ def accuracy_verdict(accuracies: Mapping[str, float], n_eval: int, data_label: s
     tail = tail.format(first=first, second=second, margin=100 * margin, n_eval=n_eval, noise=100 * noise)
     return {"ranking": ranked, "margin": margin, "noise": noise,
             "sentence": _("Validation accuracy on {data}: {order}. {verdict}").format(
-                data=data_label, order=order, verdict=tail)}
+                data=show(data_label), order=order, verdict=tail)}
 
 
 def parameter_ratio_line(deep: str, shallow: str, params_deep: int, params_shallow: int) -> str:
@@ -149,7 +149,7 @@ def best_epoch_line(history: object, data_label: str, checkpoint_dir: str | None
     best = max(a for a in history.val_acc if a is not None)  # type: ignore[attr-defined]
     return _("best validation accuracy {accuracy:.1f}% at epoch {epoch} ({data}); its weights are in "
              "{checkpoint}/best.pt and were restored").format(
-        accuracy=100 * best, epoch=history.best_epoch, data=data_label, checkpoint=checkpoint_dir)  # type: ignore[attr-defined]
+        accuracy=100 * best, epoch=history.best_epoch, data=show(data_label), checkpoint=checkpoint_dir)  # type: ignore[attr-defined]
 
 
 def parameter_stats(model: nn.Module) -> list[tuple[str, int, float, float]]:
@@ -240,7 +240,7 @@ def depth_generalization(errors: Mapping[tuple[int, str], Mapping[str, float]], 
 
     s = _("On {data}: {shallow} ends at {t0:.1f}% training / {v0:.1f}% validation error, "
           "{deep} at {t1:.1f}% / {v1:.1f}%. ").format(
-        data=data_label, shallow=net_name("residual", d0), deep=net_name("residual", d1),
+        data=show(data_label), shallow=net_name("residual", d0), deep=net_name("residual", d1),
         t0=100 * t0, v0=100 * v0, t1=100 * t1, v1=100 * v1)
     gaps = dict(gap0=100 * gap0, gap1=100 * gap1)
     if grows and fits and v1 > v0:
