@@ -182,9 +182,9 @@ def plot_lesion(results: Mapping[str, LesionResult], *, num_classes: int = 10, a
     for name, r in results.items():
         c = net_color(name)
         idx = [b.index for b in r.blocks]
-        ax.plot(idx, [100 * a for a in r.accuracy], "o-", color=c, label=_("{net}: one block deleted").format(net=name))
+        ax.plot(idx, [100 * a for a in r.accuracy], "o-", color=c, label=_("{net}: one block deleted").format(net=_net(name)))
         ax.axhline(100 * r.baseline_accuracy, color=c, ls="--", lw=1,
-                   label=_("{net}: no block deleted").format(net=name))
+                   label=_("{net}: no block deleted").format(net=_net(name)))
     ax.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label=_("chance"))
     ax.set_xticks([b.index for b in first.blocks])
     ax.set_xticklabels([f"{b.index}\n{b.name}" for b in first.blocks], fontsize=7)
@@ -223,12 +223,12 @@ def plot_random_lesion(
         c = net_color(name)
         ks = r.ks
         ax2.errorbar(ks, [100 * r.mean(j) for j in ks], yerr=[100 * r.std(j) for j in ks], fmt="o-", color=c,
-                     capsize=3, label=_("{net}: mean ± std over sets").format(net=name))
+                     capsize=3, label=_("{net}: mean ± std over sets").format(net=_net(name)))
         if k in r.accuracy:
             ax2.scatter([k] * len(r.accuracy[k]), [100 * a for a in r.accuracy[k]], color=c, s=14, alpha=0.5)
         if 0 in r.accuracy and r.mean(0) > chance:
             kept = retention(r, chance)
-            ax3.plot(ks, [kept[j] for j in ks], "o-", color=c, label=_("{net}: accuracy kept").format(net=name))
+            ax3.plot(ks, [kept[j] for j in ks], "o-", color=c, label=_("{net}: accuracy kept").format(net=_net(name)))
     for length, style in zip(lengths, ("--", "-.", ":", (0, (1, 3)))):
         if length <= n:
             ks = first.ks
@@ -263,7 +263,7 @@ def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2
     fig, axes = plt.subplots(1, 1 + len(slices_2d), figsize=(4.4 * (1 + len(slices_2d)) + 1, 4.1), layout="constrained")
     ax = axes[0]
     for name, s in slices_1d.items():
-        ax.plot(s.alphas, s.loss, "o-", ms=3, color=net_color(name), label=name)
+        ax.plot(s.alphas, s.loss, "o-", ms=3, color=net_color(name), label=_net(name))
     ax.set_xlabel(_("alpha (step along a filter-normalised direction)"))
     ax.set_ylabel(_("loss"))
     ax.set_title(_("1-D slices"))
@@ -278,7 +278,7 @@ def plot_slices(slices_1d: Mapping[str, Slice1D], slices_2d: Mapping[str, Slice2
                          norm=plt.matplotlib.colors.LogNorm(levels[0], levels[-1]))
         ax.contour(s.alphas, s.betas, z, levels=levels, colors="k", linewidths=0.4)
         ax.plot([0], [0], "r*", ms=9)
-        ax.set_title(_("2-D slice: {net}").format(net=name))
+        ax.set_title(_("2-D slice: {net}").format(net=_net(name)))
         ax.set_xlabel(_("alpha (direction 1)"))
         ax.set_ylabel(_("beta (direction 2)"))
         ax.set_aspect("equal")
@@ -365,6 +365,11 @@ def plot_figure7(stds: Mapping[tuple[int, str], Sequence[float]], data_label: st
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _net(name: str) -> str:
+    """A net's key as the learner reads it: "plain" and "residual" translated, other names (resnet20) as they are."""
+    return _(name) if name in ("plain", "residual") else name
 
 
 def run_title(name: str, profile_name: str) -> str:
