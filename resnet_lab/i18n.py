@@ -32,11 +32,12 @@ from __future__ import annotations
 import functools
 import gettext
 import os
+import unicodedata
 from pathlib import Path
 
 __all__ = [
     "LANG_ENV", "LANGUAGES", "DOMAIN", "LOCALE_DIR", "CJK_FONT", "CJK_FAMILY", "language", "_", "N_",
-    "translate", "sentences", "configure_matplotlib", "register_cjk_font", "FONT_FAMILIES",
+    "translate", "sentences", "display_width", "ljust", "configure_matplotlib", "register_cjk_font", "FONT_FAMILIES",
 ]
 
 LANG_ENV = "RESNET_LAB_LANG"
@@ -97,6 +98,16 @@ def sentences(*parts: str) -> str:
         if part:
             out += part if not out or out[-1] in _CJK_STOPS else " " + part
     return out
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font: a Chinese (wide) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def ljust(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` columns (:func:`display_width`), so columns line up in Chinese too."""
+    return text + " " * max(0, width - display_width(text))
 
 
 def N_(message: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch
 
 from . import store
 from .data import show
-from .i18n import N_, _
+from .i18n import N_, _, display_width, ljust
 
 __all__ = ["REFERENCE_DIR", "LESSONS", "Reference", "load", "save", "provenance", "reference_path",
            "reference_note", "reference_caption"]
@@ -56,8 +55,8 @@ class Reference:
     def describe(self) -> str:
         """Every provenance field, one per line (printed by the lessons under a reference plot)."""
         names = {k: _(_FIELD_NAMES[k]) if k in _FIELD_NAMES else k for k in self.provenance}
-        width = max(_width(n) for n in names.values())
-        return "\n".join(f"{names[k]}{' ' * (width - _width(names[k]))} : {show(v) if k == 'data' else v}"
+        width = max(display_width(n) for n in names.values())
+        return "\n".join(f"{ljust(names[k], width)} : {show(v) if k == 'data' else v}"
                          for k, v in self.provenance.items())
 
 
@@ -66,10 +65,6 @@ _FIELD_NAMES = {"profile": N_("profile"), "data": N_("data"), "hardware": N_("ha
                 "date": N_("date"), "seeds": N_("seeds"), "wall_seconds": N_("wall_seconds"),
                 "command": N_("command")}
 
-
-def _width(text: str) -> int:
-    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _check_lesson(lesson: str) -> None:

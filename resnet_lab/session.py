@@ -24,7 +24,6 @@ import importlib.metadata
 import os
 import platform
 import sys
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,16 +168,12 @@ def _profile_source(name: str | None) -> str:
     return _("automatic: a CUDA GPU is available") if torch.cuda.is_available() else _("automatic: no CUDA GPU")
 
 
-def _width(text: str) -> int:
-    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
 
 def _summary(rows: list[tuple[str, str]]) -> list[str]:
     """``name : value`` lines with the colons aligned; the names in the learner's language."""
     names = [_(_SUMMARY_NAMES[key]) for key, _value in rows]
-    width = max(_width(n) for n in names)
-    return [f"{n}{' ' * (width - _width(n))} : {value}" for n, (_key, value) in zip(names, rows)]
+    width = max(i18n.display_width(n) for n in names)
+    return [f"{i18n.ljust(n, width)} : {value}" for n, (_key, value) in zip(names, rows)]
 
 
 def start(profile: str | None = None, *, device: torch.device | str | None = None, quiet: bool = False) -> Session:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import base64
 import filecmp
-import importlib.util
 import io
 import re
 import struct
-import sys
 from pathlib import Path
 
 import matplotlib
 import nbformat
 import pytest
+from _tools import load_tool
 
 from resnet_lab import diagrams
 from resnet_lab.diagrams import DIAGRAM_URL, MAX_BYTES, MAX_WIDTH_PX, NAMES, labels_of, render
@@ -28,16 +27,7 @@ AGREED = ("plain_vs_residual", "basic_block", "shortcut_options", "gradient_path
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("diagrams_tool", ROOT / "tools" / "diagrams.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool("diagrams")
 
 
 first_render = tool.png  # render(name), once per test session (the tool's own cache)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import gettext
-import importlib.util
 import io
 import shutil
 import string
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import matplotlib
 import pytest
+from _tools import load_tool
 from matplotlib.figure import Figure
 
 from resnet_lab import i18n
@@ -22,15 +21,7 @@ from resnet_lab.exercises.core import check_number
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("i18n_tool", ROOT / "tools" / "i18n.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["i18n_tool"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-tool = _load_tool()
+tool = load_tool("i18n")
 
 
 # --- the setting ---------------------------------------------------------------------------------------
@@ -205,3 +196,8 @@ def test_the_standin_label_is_shown_in_the_learners_language(monkeypatch: pytest
     assert "synthetic" not in chinese and "合成" in chinese
     pick(CheckResult(False, "x", "not attempted"), 1, 2, "your delete_block")
     assert "你的 delete_block" in capsys.readouterr().out
+
+
+def test_columns_line_up_with_wide_characters() -> None:
+    assert i18n.display_width("depth") == 5 and i18n.display_width("深度") == 4
+    assert i18n.ljust("深度", 6) == "深度  " and i18n.ljust("depth", 3) == "depth"

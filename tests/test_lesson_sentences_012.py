@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from resnet_lab import references
+from resnet_lab.i18n import display_width
 from resnet_lab.exercises.core import CheckResult
 from resnet_lab.lessons import degradation as dg
 from resnet_lab.lessons import figures, responses, toy
@@ -66,7 +67,7 @@ def test_sentences_chinese(monkeypatch: pytest.MonkeyPatch):
     assert lines[0].startswith("你对普通网络的预测：") and lines[3].startswith("你预测的残差网络差值：")
     assert "正确" in lines[0] and "a" in lines[0]
     # the checks' messages start in one column (a Chinese character takes two columns)
-    assert len({dg._display_width(line[:-len(str(c))]) for line, c in zip(lines, checks.values())}) == 1
+    assert len({display_width(line[:-len(str(c))]) for line, c in zip(lines, checks.values())}) == 1
     assert "'quick'" in references.reference_caption(None, "quick") and "参考运行" in references.reference_caption(None, "quick")
     assert toy.comparison_time_line(1.26) == "训练两个网络并绘图共用时 1.3 秒"
     s = responses.figure7_training_summary(r)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
+from _tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _nbtool():
-    spec = importlib.util.spec_from_file_location("nbtool", ROOT / "tools" / "nbtool.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("nbtool", "nbtool")
 
 
 def test_clean_merges_split_streams_and_strips_unchecked_outputs():

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from _tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 EN = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("zh_sync", ROOT / "tools" / "zh_sync.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["zh_sync"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-tool = _load_tool()
+tool = load_tool("zh_sync", "zh_sync")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import store
-from ..i18n import N_, _
+from ..i18n import N_, _, display_width, ljust
 from ..data import ImageData, channel_stats, normalize, show, train_val_split
 from ..loader import random_crop_flip
 from ..models import cifar_resnet, validate_cifar_depth
@@ -526,10 +525,6 @@ def degradation_verdict(result: DegradationResult, *, margin: float = 0.01) -> d
 
 # Sentences lesson 01 (and lesson 02) print around the experiment, in the learner's language.
 
-def _display_width(text: str) -> int:
-    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
 
 def image_size_line(cfg: CifarConfig) -> str:
     """The image size the nets train on, noting when it is averaged down from CIFAR-10's 32x32."""
@@ -555,5 +550,5 @@ def prediction_report(plain: object, residual: object, plain_gap: object, residu
     """
     rows = [(_("Your plain prediction:"), plain), (_("Your residual prediction:"), residual),
             (_("Your plain gap:"), plain_gap), (_("Your residual gap:"), residual_gap)]
-    width = max(_display_width(label) for label, __ in rows)
-    return "\n".join(f"{label}{' ' * (width - _display_width(label))} {check}" for label, check in rows)
+    width = max(display_width(label) for label, __ in rows)
+    return "\n".join(f"{ljust(label, width)} {check}" for label, check in rows)

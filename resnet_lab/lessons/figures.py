@@ -8,7 +8,6 @@ lesson 02's singular-value spectra of the first stage of a plain and a residual 
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..data import show
-from ..i18n import N_, _
+from ..i18n import N_, _, ljust
 from ..plots import PLAIN_COLOR, RESIDUAL_COLOR, data_title
 
 __all__ = [
@@ -199,10 +198,5 @@ def gradient_summary_lines(views: Mapping[tuple[str, str, bool], Any]) -> list[s
     lines = []
     for (when, __, ___), view in views.items():
         label = _(when)
-        lines.append(f"{label}{' ' * max(0, 14 - _display_width(label))} {view.summary()}")
+        lines.append(f"{ljust(label, 14)} {view.summary()}")
     return lines
-
-
-def _display_width(text: str) -> int:
-    """Columns ``text`` takes in a monospaced font (a Chinese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)

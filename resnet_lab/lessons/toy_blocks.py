@@ -91,7 +91,7 @@ def train_block_stack(
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     losses: list[float] = []
     with one_thread():
-        for _ in range(steps):
+        for __ in range(steps):
             loss = F.cross_entropy(net(x), y)
             if not math.isfinite(loss.item()):
                 losses.extend([math.nan] * (steps - len(losses)))
